@@ -1,0 +1,365 @@
+"""Command-line interface: `python -m fer_core <command> ...`. Argument parsing lives only here."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from pathlib import Path
+
+from .data import DataError
+from .runs import RunError
+from .emotions import CLASS_SETS
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="dataset: FER2013 Kaggle zip or folder, fer2013.csv, or a zip/folder of class "
+                        "subfolders; omit for the built-in synthetic faces")
+    p.add_argument("--class-set", choices=list(CLASS_SETS), default="all",
+                   help="; ".join(f"{k}: {v}" for k, v in CLASS_SETS.items()))
+    p.add_argument("--seed", type=int, default=0, help="seed for carving val/test splits (default 0)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of train carved out as validation when the source has none (default 0.1)")
+    p.add_argument("--no-cache", action="store_true", help="decode the source again instead of using data/cache")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def _load(args: argparse.Namespace):
+    from .data import load_dataset
+    return load_dataset(args.data, class_set=args.class_set, seed=args.seed,
+                        val_fraction=args.val_fraction, use_cache=not args.no_cache)
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+
+def cmd_data_summary(args: argparse.Namespace) -> int:
+    ds = _load(args)
+    counts = ds.counts()
+    if args.json:
+        print(json.dumps({"source": ds.source, "classes": list(ds.classes), "counts": counts}))
+        return 0
+    print(f"source: {ds.source}  ({ds.kind}{', SYNTHETIC faces' if ds.is_synthetic else ''})")
+    rows = [["class", *counts, "total"]]
+    for c in ds.classes:
+        rows.append([c, *(str(counts[s][c]) for s in counts), str(sum(counts[s][c] for s in counts))])
+    rows.append(["total", *(str(sum(counts[s].values())) for s in counts), str(len(ds))])
+    _print_table(rows)
+    if ds.report.n_skipped:
+        print(f"\n{ds.report.n_skipped} file(s) skipped while reading, e.g.:")
+        for item, reason in ds.report.skipped[:5]:
+            print(f"  {item}: {reason}")
+    return 0
+
+
+def cmd_data_quality(args: argparse.Namespace) -> int:
+    from .data import quality_report
+    ds = _load(args)
+    report = quality_report(ds)
+    if args.json:
+        print(json.dumps({"source": ds.source, **report.to_dict(ds)}))
+        return 0
+    print(f"source: {ds.source}  ({ds.kind})")
+    print(f"images: {report.n_images}")
+    print(f"duplicate groups (pixel-identical): {report.duplicate_groups} groups, {report.duplicate_images} images")
+    print(f"  spanning splits (leakage): {report.cross_split_duplicate_groups}")
+    print(f"  with conflicting labels:   {report.conflicting_label_groups}")
+    print(f"near-blank images (pixel std < 3): {len(report.near_blank)}")
+    for split, ratio in report.imbalance_ratio.items():
+        print(f"imbalance ratio ({split}): {ratio:.1f}  (largest / smallest class)")
+    for g in [g for g in report.groups if g.cross_split][:10]:
+        print("  leak: " + ", ".join(f"{i} [{s}, {lab}]" for i, s, lab in zip(g.ids, g.splits, g.labels)))
+    return 0
+
+
+# ---------------------------------------------------------------- training commands
+
+def _add_train_options(p: argparse.ArgumentParser, multi: bool = False) -> None:
+    """Options shared by `train` and `sweep` (sweep takes several --arch / --imbalance)."""
+    from .config import OPTIMIZERS, SCHEDULERS, SELECT_METRICS, TRANSFER_MODES
+    nargs = {"nargs": "+"} if multi else {}
+    p.add_argument("--data", metavar="PATH", help="dataset path (omit for the built-in synthetic faces)")
+    p.add_argument("--arch", metavar="NAME", **nargs, help="architecture (see --list-archs); any timm model name works")
+    p.add_argument("--imbalance", metavar="STRATEGY", **nargs, help="class-imbalance strategy (see --list-strategies)")
+    p.add_argument("--recipe", metavar="NAME", help="named preset of options (see --list-recipes); flags override it")
+    p.add_argument("--config", metavar="FILE", help="JSON file of options (e.g. a run's config.json); flags override it")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--scheduler", choices=SCHEDULERS)
+    p.add_argument("--warmup-epochs", type=int)
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after this many epochs without a better val score")
+    p.add_argument("--select-metric", choices=SELECT_METRICS, help="val metric that picks the best epoch")
+    p.add_argument("--grad-clip", type=float, metavar="NORM")
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--focal-gamma", type=float, help="focal loss gamma (imbalance 'focal')")
+    p.add_argument("--input-size", type=int, help="model input size (default: the architecture's native size)")
+    p.add_argument("--crop-size", type=int, help="train on random crops of this size, evaluate on the centre crop")
+    p.add_argument("--augment", help="augmentation preset: none, light, standard, strong")
+    p.add_argument("--tta", choices=("none", "flip", "ten_crop"), help="test-time augmentation for the final evaluation")
+    p.add_argument("--pretrained", nargs="?", const=True, metavar="WEIGHTS_FILE",
+                   help="ImageNet weights through timm (downloads once), or a local weights file")
+    p.add_argument("--transfer", choices=TRANSFER_MODES, help="scratch, frozen backbone, or finetune")
+    p.add_argument("--unfreeze-epoch", type=int, help="finetune: epoch from which the backbone trains")
+    p.add_argument("--backbone-lr-scale", type=float, help="finetune: backbone learning rate = lr x this")
+    p.add_argument("--class-set", choices=list(CLASS_SETS))
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--keep-leaked", action="store_true", help="keep train images that duplicate val/test images")
+    p.add_argument("--synthetic-size", type=int, help="number of synthetic faces when no --data is given")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop after the epoch that crosses this budget")
+    p.add_argument("--no-mixed-precision", action="store_true", help="disable bf16 autocast on CUDA")
+    p.add_argument("--out", metavar="DIR", help="folder to create the run folder in (default: checkpoints/)")
+
+
+def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str | None):
+    from .config import TrainConfig, make_config
+    base = {}
+    if args.config:
+        try:
+            base = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--config {args.config}: not a readable JSON file ({exc})") from None
+        base.pop("recipe", None) if args.recipe else None
+    options = {
+        "data": args.data, "arch": arch, "imbalance": imbalance, "epochs": args.epochs, "batch_size": args.batch_size,
+        "lr": args.lr, "weight_decay": args.weight_decay, "optimizer": args.optimizer, "scheduler": args.scheduler,
+        "warmup_epochs": args.warmup_epochs, "early_stopping": args.early_stopping, "select_metric": args.select_metric,
+        "grad_clip": args.grad_clip, "label_smoothing": args.label_smoothing, "input_size": args.input_size,
+        "augment": args.augment, "tta": args.tta, "pretrained": args.pretrained, "transfer": args.transfer,
+        "unfreeze_epoch": args.unfreeze_epoch, "backbone_lr_scale": args.backbone_lr_scale,
+        "class_set": args.class_set, "val_fraction": args.val_fraction, "synthetic_size": args.synthetic_size,
+        "seed": args.seed, "device": args.device, "num_workers_threads": args.threads,
+        "time_limit_minutes": args.time_limit,
+    }
+    if args.keep_leaked:
+        options["drop_leaked"] = False
+    if args.no_mixed_precision:
+        options["mixed_precision"] = False
+    if args.focal_gamma is not None:
+        options["imbalance_options"] = {**base.get("imbalance_options", {}), "gamma": args.focal_gamma}
+    if args.crop_size is not None:
+        options["augment_options"] = {**base.get("augment_options", {}), "crop_size": args.crop_size}
+    recipe = args.recipe or base.pop("recipe", None)
+    merged = {**base, **{k: v for k, v in options.items() if v is not None}}
+    if recipe is None:
+        return TrainConfig.from_dict(merged).validate()
+    return make_config(recipe, **merged)
+
+
+def _check_names(config) -> None:
+    """Fail before any work for an unknown architecture or strategy, listing the valid ones."""
+    from .classical import is_classical
+    from .imbalance import get_strategy
+    from .models import get_arch
+    if not is_classical(config.arch):
+        get_arch(config.arch)
+    get_strategy(config.imbalance, **config.imbalance_options)
+
+
+def _print_listing(kind: str) -> None:
+    if kind == "archs":
+        from .classical import CLASSICAL
+        from .models import ARCHITECTURES
+        for name, spec in ARCHITECTURES.items():
+            print(f"{name:<18} {spec.description}")
+        for name, entry in CLASSICAL.items():
+            print(f"{name:<18} {entry.description}")
+        print("(any other timm model name is accepted too, e.g. resnet10t)")
+    elif kind == "strategies":
+        from .imbalance import STRATEGIES, get_strategy
+        for name in STRATEGIES.names():
+            print(f"{name:<18} {get_strategy(name).description}")
+    else:
+        from .config import RECIPES
+        for name, recipe in RECIPES.items():
+            print(f"{name:<18} {recipe['description']}")
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (no dependency), plus one summary line per epoch."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.interactive = stream.isatty()
+
+    def __call__(self, event: dict) -> None:
+        if event.get("done"):
+            row = event["row"]
+            self.stream.write(f"\repoch {row['epoch']}/{event['epochs']}  train loss {row['train_loss']:.3f} "
+                              f"acc {row['train_acc']:.3f}  val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f} "
+                              f"macro-F1 {row['val_macro_f1']:.3f}  ({row['epoch_seconds']:.1f}s)\n")
+        elif self.interactive and "batch" in event:
+            done = event["batch"] / event["batches"]
+            bar = "#" * int(30 * done)
+            self.stream.write(f"\repoch {event['epoch']}/{event['epochs']} [{bar:<30}] {event['batch']}/{event['batches']}")
+        self.stream.flush()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.list_archs or args.list_strategies or args.list_recipes:
+        _print_listing("archs" if args.list_archs else "strategies" if args.list_strategies else "recipes")
+        return 0
+    from . import runs
+    from .worker import execute
+    config = _config_from_args(args, args.arch, args.imbalance)
+    _check_names(config)
+    dist = _join_torchrun(config)
+    run_dir = runs.create_run(config, args.out) if dist.is_main else None
+    if dist.enabled:  # under torchrun: rank 0 owns the run folder, the other ranks only train
+        from .train import run_training, share_from_main
+        run_dir = share_from_main(dist, run_dir)
+        if not dist.is_main:
+            run_training(config, run_dir)
+            return 0
+    print(f"run folder: {run_dir}", file=sys.stderr)
+    status = execute(run_dir, progress=_ProgressBar())
+    record = runs.load_run(run_dir)
+    if status == "completed" and record.evaluation:
+        ev = record.evaluation
+        print(f"test accuracy {ev['accuracy']:.4f}  macro-F1 {ev['macro_f1']:.4f}  (best epoch "
+              f"{ev.get('best_epoch', '-')}, selected on {ev.get('selected_on', 'val')})", file=sys.stderr)
+    elif status != "completed":
+        print(f"run {status}: {record.status.get('error')}", file=sys.stderr)
+    print(run_dir)
+    return 0 if status == "completed" else 1
+
+
+def _join_torchrun(config):
+    """The process group torchrun set up (a world of one otherwise)."""
+    from .train import Distributed, init_distributed, resolve_device
+    if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
+        return Distributed()
+    return init_distributed(resolve_device(config.device))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_run
+    report = evaluate_run(args.run, args.data, split=args.split, tta=args.tta, class_set=args.class_set,
+                          device=args.device)
+    if args.json:
+        print(json.dumps({k: report[k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")}))
+        return 0
+    print(f"{report['data']} [{report['split']}, {report['n']} images, tta {report['tta']}]")
+    print(f"accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}")
+    rows = [["class", "precision", "recall", "f1", "support"]]
+    for c, m in report["per_class"].items():
+        rows.append([c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])])
+    _print_table(rows)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import jobs
+    archs = args.arch or ["simple_cnn"]
+    strategies = args.imbalance or ["none"]
+    base = _config_from_args(args, archs[0], strategies[0])
+    for arch in archs:
+        _check_names(type(base).from_dict({**base.to_dict(), "arch": arch}))
+    for strategy in strategies:
+        _check_names(type(base).from_dict({**base.to_dict(), "imbalance": strategy}))
+    run_dirs = jobs.sweep(base, archs, strategies, root=args.out)
+    for d in run_dirs:
+        print(d)
+    if args.wait:
+        return _wait_for(run_dirs)
+    return 0
+
+
+def _wait_for(run_dirs) -> int:
+    import time
+
+    from . import runs
+    while True:
+        records = [runs.load_run(d) for d in run_dirs]
+        if all(r.state not in runs.ACTIVE for r in records):
+            break
+        time.sleep(2)
+    _print_runs([r.summary() for r in records])
+    return 0 if all(r.state == "completed" for r in records) else 1
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _print_runs(rows: list[dict]) -> None:
+    table = [["run", "arch", "imbalance", "status", "epochs", "test acc", "macro-F1", "best val acc"]]
+    for r in rows:
+        table.append([r["run_id"], str(r["arch"]), str(r["imbalance"]), r["status"], str(r["epochs"]),
+                      _fmt(r["test_accuracy"]), _fmt(r["test_macro_f1"]), _fmt(r["best_val_acc"])])
+    _print_table(table)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from . import runs
+    rows = [r.summary() for r in runs.list_runs(args.out)]
+    if args.json:
+        print(json.dumps(rows))
+    elif rows:
+        _print_runs(rows)
+    else:
+        print("no runs yet: start one with `python -m fer_core train`")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fer_core",
+                                     description="Facial expression recognition workbench (FER2013 and similar).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="inspect a dataset").add_subparsers(dest="data_command", required=True,
+                                                                             metavar="SUBCOMMAND")
+    summary = data.add_parser("summary", help="per-split, per-class image counts")
+    _add_data_options(summary)
+    summary.set_defaults(func=cmd_data_summary)
+    quality = data.add_parser("quality", help="duplicates, cross-split leakage, near-blank images, class balance")
+    _add_data_options(quality)
+    quality.set_defaults(func=cmd_data_quality)
+
+    train = commands.add_parser("train", help="train one model in the foreground; prints the run folder last",
+                                description="Train one model in the foreground. The last line printed is the run folder.")
+    _add_train_options(train)
+    train.add_argument("--list-archs", action="store_true", help="list the architectures and exit")
+    train.add_argument("--list-strategies", action="store_true", help="list the imbalance strategies and exit")
+    train.add_argument("--list-recipes", action="store_true", help="list the named recipes and exit")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a run's best checkpoint on a dataset split")
+    evaluate.add_argument("--run", required=True, metavar="RUN_DIR", help="the run folder")
+    evaluate.add_argument("--data", metavar="PATH", help="dataset (default: the one the run was trained on)")
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument("--class-set", choices=list(CLASS_SETS), help="default: the run's own")
+    evaluate.add_argument("--tta", default="none", choices=("none", "flip", "ten_crop"))
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    sweep = commands.add_parser("sweep", help="queue a grid of runs (architectures x strategies) as background jobs")
+    _add_train_options(sweep, multi=True)
+    sweep.add_argument("--wait", action="store_true", help="wait for every run to finish and print a table")
+    sweep.set_defaults(func=cmd_sweep)
+
+    runs_cmd = commands.add_parser("runs", help="list runs with status and headline metrics")
+    runs_cmd.add_argument("--out", metavar="DIR", help="checkpoints folder (default: checkpoints/)")
+    runs_cmd.add_argument("--json", action="store_true", help="print a JSON list")
+    runs_cmd.set_defaults(func=cmd_runs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, ValueError, RunError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,121 @@
+"""Training configuration: one flat, JSON-serialisable dataclass, plus named recipes (presets)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULERS = ("none", "plateau", "cosine", "onecycle")
+TRANSFER_MODES = ("scratch", "frozen", "finetune")
+SELECT_METRICS = ("auto", "val_acc", "val_macro_f1")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved as the run's config.json. None means 'the default for this arch'."""
+
+    # data
+    data: str | None = None                 # path, or None for the built-in synthetic faces
+    class_set: str = "all"
+    val_fraction: float = 0.1
+    drop_leaked: bool = True                # drop train images pixel-identical to val/test images
+    synthetic_size: int | None = None
+    # model
+    arch: str = "simple_cnn"
+    input_size: int | None = None           # None: the architecture's native size
+    pretrained: bool | str = False          # False, True (timm hub) or a local weights file
+    transfer: str = "scratch"               # scratch | frozen | finetune
+    unfreeze_epoch: int = 3                 # finetune: backbone trains from this epoch on
+    backbone_lr_scale: float = 0.1          # finetune: backbone learning rate = lr * this
+    drop_rate: float | None = None
+    # class imbalance
+    imbalance: str = "none"
+    imbalance_options: dict[str, Any] = field(default_factory=dict)   # e.g. {"gamma": 2.0}
+    label_smoothing: float = 0.0
+    # optimisation
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    momentum: float = 0.9                   # sgd (Nesterov)
+    scheduler: str = "plateau"
+    warmup_epochs: int = 0
+    early_stopping: int = 0                 # patience in epochs on the selection metric; 0 = off
+    select_metric: str = "auto"             # val_acc | val_macro_f1 | auto (macro-F1 with an imbalance strategy)
+    grad_clip: float | None = None
+    mixed_precision: bool = True            # bf16/fp16 autocast on CUDA only
+    time_limit_minutes: float | None = None  # stop after the epoch that crosses this budget
+    # augmentation and evaluation
+    augment: str = "standard"               # preset name in augment.AUGMENT_PRESETS
+    augment_options: dict[str, Any] = field(default_factory=dict)   # overrides, e.g. {"crop_size": 40}
+    tta: str = "none"                       # test-time augmentation for the final evaluation
+    # run control
+    seed: int = 0
+    device: str = "auto"                    # auto | cpu | cuda | cuda:N | mps
+    num_workers_threads: int | None = None  # torch.set_num_threads on CPU; None = torch's default
+    recipe: str | None = None               # the named preset this config came from, if any
+    # classical baselines (arch 'hog_svm', 'pca_rf', ...)
+    classical_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Build from a dict, refusing unknown keys (a typo should not silently do nothing)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config option(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def validate(self) -> "TrainConfig":
+        """Raise ValueError naming the first invalid value."""
+        checks = [
+            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.lr > 0, f"learning rate must be positive, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}"),
+            (self.scheduler in SCHEDULERS, f"unknown scheduler {self.scheduler!r}; valid: {', '.join(SCHEDULERS)}"),
+            (self.transfer in TRANSFER_MODES, f"unknown transfer mode {self.transfer!r}; valid: {', '.join(TRANSFER_MODES)}"),
+            (self.transfer == "scratch" or self.pretrained, f"transfer mode {self.transfer!r} needs pretrained weights "
+             "(pretrained=True or a weights file)"),
+            (self.select_metric in SELECT_METRICS,
+             f"unknown select_metric {self.select_metric!r}; valid: {', '.join(SELECT_METRICS)}"),
+            (self.early_stopping >= 0, f"early_stopping patience must be >= 0, got {self.early_stopping}"),
+            (self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be positive, got {self.grad_clip}"),
+            (self.time_limit_minutes is None or self.time_limit_minutes > 0,
+             f"time_limit_minutes must be positive, got {self.time_limit_minutes}"),
+            (0 < self.val_fraction < 0.5, f"val_fraction must be between 0 and 0.5, got {self.val_fraction}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+
+# Named recipes: a preset of the options above, applied before the user's own options.
+RECIPES: dict[str, dict[str, Any]] = {}
+
+
+def register_recipe(name: str, description: str, **options: Any) -> None:
+    if name in RECIPES:
+        raise ValueError(f"recipe {name!r} is already registered")
+    TrainConfig.from_dict({k: v for k, v in options.items()})  # refuses unknown options early
+    RECIPES[name] = {"description": description, "options": options}
+
+
+def make_config(recipe: str | None = None, **options: Any) -> TrainConfig:
+    """A validated config: the recipe's options (if any), then `options` on top (None values ignored)."""
+    merged: dict[str, Any] = {}
+    if recipe is not None:
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}; valid: {', '.join(RECIPES) or '(none)'}")
+        merged.update(RECIPES[recipe]["options"])
+        merged["recipe"] = recipe
+    merged.update({k: v for k, v in options.items() if v is not None})
+    return TrainConfig.from_dict(merged).validate()

@@ -1,0 +1,101 @@
+"""Image bytes -> 48x48 grayscale uint8 face, for dataset files of any size, format or colour."""
+from __future__ import annotations
+
+import io
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from .dataset import IMAGE_SIZE
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".jfif"}
+)
+# Refuse images whose decoded size would need more than this many pixels (decompression bombs).
+MAX_PIXELS = 50_000_000
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not a readable image; the message says why."""
+
+
+def to_gray_48(gray: np.ndarray) -> np.ndarray:
+    """Resize a 2-D grayscale uint8 array to 48x48 (area interpolation when shrinking)."""
+    if gray.shape == (IMAGE_SIZE, IMAGE_SIZE):
+        return gray
+    shrinking = gray.shape[0] > IMAGE_SIZE or gray.shape[1] > IMAGE_SIZE
+    return cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def decode_gray(data: bytes | np.ndarray) -> np.ndarray:
+    """Decode image bytes to a 2-D grayscale uint8 array at full size, EXIF orientation applied.
+
+    OpenCV handles the common formats fast; Pillow is the fallback for the rest (GIF, multi-page
+    TIFF, unusual modes). Raises ImageDecodeError for anything that is not a readable image.
+    """
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if buf.size == 0:
+        raise ImageDecodeError("empty file")
+    _check_dimensions(buf)
+    gray = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)  # converts colour, 16-bit and applies EXIF orientation
+    if gray is not None and gray.ndim == 2 and gray.size:
+        return gray
+    return _decode_with_pillow(buf.tobytes())
+
+
+def decode_face(data: bytes | np.ndarray) -> np.ndarray:
+    """Decode image bytes straight to a 48x48 grayscale uint8 face."""
+    return to_gray_48(decode_gray(data))
+
+
+def _jpeg_or_png_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) read from a PNG or JPEG header without decoding; None for other formats."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 9 < len(head):  # walk the JPEG segments to the start-of-frame marker
+        if head[pos] != 0xFF:
+            return None
+        marker = head[pos + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(head[pos + 7:pos + 9], "big"), int.from_bytes(head[pos + 5:pos + 7], "big")
+        pos += 2 + int.from_bytes(head[pos + 2:pos + 4], "big")
+    return None
+
+
+def _check_dimensions(buf: np.ndarray) -> None:
+    """Read only the header (no pixels) and refuse images that would be too large to decode."""
+    size = _jpeg_or_png_size(buf[:65536].tobytes())
+    if size is None:
+        try:
+            with warnings.catch_warnings():  # Pillow's own bomb warning: we apply our own limit below
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(buf.tobytes())) as im:
+                    size = im.size
+        except Exception:
+            return  # not something Pillow knows; OpenCV gets its chance
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageDecodeError(
+            f"image is {width}x{height} pixels, over the {MAX_PIXELS:,}-pixel limit; resize it first"
+        )
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.seek(0)  # first frame of animated or multi-page images
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float32)
+                top = arr.max() if arr.max() > 255 else 255.0
+                return np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
+            return np.asarray(im.convert("L"), dtype=np.uint8)
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(f"image is too large to decode safely ({exc})") from None
+    except Exception as exc:  # Pillow raises many types for broken files
+        raise ImageDecodeError(f"not a readable image ({type(exc).__name__}: {exc})") from None

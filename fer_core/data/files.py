@@ -1,0 +1,115 @@
+"""Uniform, read-only access to the files of a folder or a zip archive (never extracted to disk)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .dataset import DataError
+
+# Bounds for archives we did not make (uploads, downloads): refuse rather than exhaust memory.
+MAX_ARCHIVE_FILES = 500_000
+MAX_ARCHIVE_UNCOMPRESSED = 8 * 1024**3
+
+
+def _is_junk(rel: str) -> bool:
+    """Files every layout ignores: macOS resource forks, hidden files, thumbnails caches."""
+    parts = PurePosixPath(rel).parts
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts) or parts[-1].lower() == "thumbs.db"
+
+
+@dataclass
+class FileEntry:
+    rel: str  # POSIX path relative to the tree's root
+    size: int
+
+
+class FileTree:
+    """The files below a folder or inside a zip; `read(entry)` returns the bytes of one file."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DataError(f"{self.path}: no such file or folder. Give the path to a dataset zip, folder or CSV.")
+        self.is_zip = self.path.is_file()
+        if self.is_zip:
+            self._open_zip()
+        else:
+            self.entries = sorted(self._walk_folder(), key=lambda e: e.rel)
+
+    # -- zip: read the archive once, then slice each member's bytes out of memory --
+    def _open_zip(self) -> None:
+        try:
+            self._raw = self.path.read_bytes()
+            with zipfile.ZipFile(self.path) as zf:
+                infos = [i for i in zf.infolist() if not i.is_dir()]
+        except zipfile.BadZipFile as exc:
+            raise DataError(f"{self.path}: not a readable zip archive ({exc}).") from None
+        if len(infos) > MAX_ARCHIVE_FILES:
+            raise DataError(f"{self.path}: {len(infos):,} files, over the limit of {MAX_ARCHIVE_FILES:,}.")
+        total = sum(i.file_size for i in infos)
+        if total > MAX_ARCHIVE_UNCOMPRESSED:
+            raise DataError(f"{self.path}: {total / 1024**3:.1f} GB uncompressed, over the {MAX_ARCHIVE_UNCOMPRESSED / 1024**3:.0f} GB limit.")
+        self._infos = {}
+        self.entries = []
+        for info in infos:
+            rel = info.filename.replace("\\", "/").lstrip("/")
+            if _is_junk(rel):
+                continue
+            self._infos[rel] = info
+            self.entries.append(FileEntry(rel, info.file_size))
+        self.entries.sort(key=lambda e: e.rel)
+
+    def _walk_folder(self):
+        for dirpath, dirnames, filenames in os.walk(self.path):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
+            for name in filenames:
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, self.path).replace(os.sep, "/")
+                if not _is_junk(rel):
+                    yield FileEntry(rel, os.path.getsize(full))
+
+    def read(self, entry: FileEntry) -> bytes:
+        """The file's bytes; raises OSError / zlib.error / zipfile.BadZipFile for a damaged member."""
+        if not self.is_zip:
+            return (self.path / entry.rel).read_bytes()
+        info = self._infos[entry.rel]
+        start = info.header_offset
+        name_len, extra_len = struct.unpack("<HH", self._raw[start + 26:start + 30])
+        data_start = start + 30 + name_len + extra_len
+        payload = self._raw[data_start:data_start + info.compress_size]
+        if info.compress_type == zipfile.ZIP_STORED:
+            data = payload
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            data = zlib.decompress(payload, -15)
+        else:  # rare methods (bzip2, lzma): let zipfile handle them
+            with zipfile.ZipFile(self.path) as zf:
+                data = zf.read(info)
+        if zlib.crc32(data) != info.CRC:
+            raise zipfile.BadZipFile("CRC mismatch: the archive member is damaged")
+        return data
+
+
+
+def fingerprint(path: str | os.PathLike) -> str:
+    """A key that changes when a file's or folder's content changes (path, sizes and mtimes).
+
+    Cheap for a single file (one stat), so a cached dataset can be found without opening it.
+    """
+    path = Path(path)
+    h = hashlib.sha256(str(path.resolve()).encode())
+    if path.is_file():
+        st = path.stat()
+        h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    else:
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            for name in sorted(filenames):
+                st = os.stat(os.path.join(dirpath, name))
+                rel = os.path.relpath(os.path.join(dirpath, name), path)
+                h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]

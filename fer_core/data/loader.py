@@ -1,0 +1,61 @@
+"""`load_dataset`: any supported source -> FaceDataset with train/val/test splits, cached."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .. import paths
+from . import cache
+from .dataset import DataError, FaceDataset
+from .files import fingerprint
+from .quality import duplicate_group_ids
+from .sources import detect_kind, read_csv, read_image_tree
+from .splits import apply_class_set, carve_splits
+
+_READERS = {"csv": read_csv, "folder": read_image_tree}
+
+
+def read_source(path: str | os.PathLike, *, use_cache: bool = True,
+                cache_dir: str | os.PathLike | None = None) -> FaceDataset:
+    """Decode a source as it is (its own splits only), through the cache. Sets `groups`."""
+    kind = detect_kind(path)
+    target = cache.cache_path(Path(cache_dir) if cache_dir else paths.cache_dir(), kind, fingerprint(path))
+    if use_cache:
+        hit = cache.load(target)
+        if hit is not None:
+            ds, groups = hit
+            ds.groups = groups
+            return ds
+    ds = _READERS[kind](path)
+    ds.groups = duplicate_group_ids(ds.images)
+    if use_cache:
+        try:
+            cache.save(target, ds, ds.groups)
+        except OSError:
+            pass  # a read-only or full disk only costs speed next time
+    return ds
+
+
+def load_dataset(path: str | os.PathLike | None = None, *, class_set: str = "all", val_fraction: float = 0.1,
+                 test_fraction: float = 0.1, seed: int = 0, use_cache: bool = True,
+                 cache_dir: str | os.PathLike | None = None, synthetic_size: int | None = None) -> FaceDataset:
+    """Load a dataset ready for training: train, val and test splits, chosen class set.
+
+    `path` None (or "synthetic") gives the built-in synthetic faces. Otherwise a FER2013 Kaggle zip or
+    folder, a fer2013.csv, or any zip/folder of class subfolders. Splits the source lacks are carved
+    from train (stratified, seeded, duplicates kept together); val_fraction and test_fraction are
+    fractions of the source's train split.
+    """
+    if path is None or str(path).strip().lower() in ("", "synthetic"):
+        from .synthetic import DEFAULT_SIZE, generate_synthetic
+        ds = generate_synthetic(synthetic_size or DEFAULT_SIZE, seed=seed)
+        ds.groups = duplicate_group_ids(ds.images)
+    else:
+        path = Path(str(path).strip()).expanduser()
+        ds = read_source(path, use_cache=use_cache, cache_dir=cache_dir)
+        if len(ds.split_names()) < 3:
+            ds = carve_splits(ds, ds.groups, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    try:
+        return apply_class_set(ds, class_set)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None

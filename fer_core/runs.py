@@ -1,0 +1,371 @@
+"""The run folder: the single source of truth about a training run (deep or classical).
+
+checkpoints/<run_id>/
+    config.json        the full configuration
+    status.json        queued | running | completed | failed | cancelled, with error and traceback
+    metrics.csv        one row per epoch, rewritten atomically as training goes
+    best.pt            the best checkpoint (selected on val), self-contained (see ModelCard)
+    evaluation.json    the final evaluation on the test split
+    predictions.csv    per-image predictions on the test split: id, label, prediction, probabilities
+    log.txt            output of the process that ran it (background jobs)
+
+Every write goes to a temporary file first and is then renamed over the target, so a crash or a
+kill at any moment leaves the previous complete version, never half a file. A run whose process
+died without saying so (SIGKILL, power loss) is reported as failed by `read_status`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import paths
+
+STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+ACTIVE = ("queued", "running")
+CONFIG, STATUS, METRICS, CHECKPOINT = "config.json", "status.json", "metrics.csv", "best.pt"
+EVALUATION, PREDICTIONS, LOG = "evaluation.json", "predictions.csv", "log.txt"
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "epoch_seconds")
+
+
+class RunError(Exception):
+    """A run folder is missing, unreadable or not a run: the message says which and why."""
+
+
+# ---------------------------------------------------------------- atomic writes
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, default=_json_default).encode())
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is unreadable ({exc})") from None
+
+
+# ---------------------------------------------------------------- creating runs
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:40] or "run"
+
+
+def new_run_dir(arch: str, strategy: str, root: str | os.PathLike | None = None) -> Path:
+    """Create and return a fresh folder named <time>-<arch>-<strategy> (suffixed if taken)."""
+    root = Path(root) if root else paths.checkpoints_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    base = f"{datetime.now():%Y%m%d-%H%M%S}-{_slug(arch)}-{_slug(strategy)}"
+    for n in range(1000):
+        candidate = root / (base if n == 0 else f"{base}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RunError(f"could not create a run folder under {root}")
+
+
+def _process_start_time(pid: int) -> str | None:
+    """Linux: the process's start time in clock ticks, to tell a live pid from a reused one."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int | None, start_time: str | None = None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state in ("Z", "X"):  # exited, waiting to be reaped
+            return False
+    except (OSError, IndexError):
+        pass
+    return start_time is None or _process_start_time(pid) in (None, start_time)
+
+
+def write_status(run_dir: Path, status: str, **fields: Any) -> dict:
+    """Set the run's status (merging with what is there); records this process as its owner when running."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
+    run_dir = Path(run_dir)
+    try:
+        current = read_json(run_dir / STATUS)
+    except RunError:
+        current = {}
+    current.update(fields)
+    current["status"] = status
+    now = time.time()
+    current["updated_at"] = now
+    if status == "running":
+        current.setdefault("started_at", now)
+        current.setdefault("pid", os.getpid())
+        current.setdefault("pid_start", _process_start_time(current["pid"]))
+        current.setdefault("host", socket.gethostname())
+    if status in ("completed", "failed", "cancelled"):
+        current["finished_at"] = now
+    atomic_write_json(run_dir / STATUS, current)
+    return current
+
+
+def read_status(run_dir: Path) -> dict:
+    """The run's status; an active run whose process is gone is reported (and recorded) as failed."""
+    run_dir = Path(run_dir)
+    status = read_json(run_dir / STATUS)
+    if status.get("status") == "running" and status.get("host", socket.gethostname()) == socket.gethostname() \
+            and not process_alive(status.get("pid"), status.get("pid_start")):
+        status = write_status(run_dir, "failed", error=(
+            f"the training process (pid {status.get('pid')}) stopped without finishing: it was killed "
+            "or crashed. The metrics and checkpoint up to its last completed epoch are kept."))
+    return status
+
+
+# ---------------------------------------------------------------- metrics rows
+
+def append_metrics(run_dir: Path, row: dict) -> None:
+    """Add one epoch's row to metrics.csv (the whole small file is rewritten atomically)."""
+    path = Path(run_dir) / METRICS
+    rows = read_metrics(run_dir) if path.exists() else []
+    rows.append({k: row.get(k) for k in METRIC_COLUMNS})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=METRIC_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, out.getvalue().encode())
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """Per-epoch rows as dicts of floats (epoch as int); [] before the first epoch ends."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise RunError(f"{path} is unreadable ({exc})") from None
+    out = []
+    for r in rows:
+        out.append({k: (int(float(v)) if k == "epoch" else float(v)) if v not in (None, "") else None
+                    for k, v in r.items() if k in METRIC_COLUMNS})
+    return out
+
+
+# ---------------------------------------------------------------- reading runs
+
+@dataclass
+class RunRecord:
+    """Everything a page or the CLI needs to show about one run, read from its folder."""
+
+    run_dir: Path
+    config: dict
+    status: dict
+    metrics: list[dict] = field(default_factory=list)
+    evaluation: dict | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def state(self) -> str:
+        return self.status.get("status", "unknown")
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.run_dir / CHECKPOINT).exists()
+
+    def summary(self) -> dict:
+        """One flat row for tables: identity, status and headline metrics."""
+        ev = self.evaluation or {}
+        best_val = max((m["val_acc"] for m in self.metrics if m.get("val_acc") is not None), default=None)
+        started, finished = self.status.get("started_at"), self.status.get("finished_at")
+        return {
+            "run_id": self.run_id, "arch": self.config.get("arch"), "imbalance": self.config.get("imbalance"),
+            "status": self.state, "epochs": len(self.metrics),
+            "test_accuracy": ev.get("accuracy"), "test_macro_f1": ev.get("macro_f1"), "best_val_acc": best_val,
+            "duration_s": (finished or self.status.get("updated_at") or 0) - started if started else None,
+            "data": self.config.get("data_source") or self.config.get("data") or "synthetic",
+            "error": self.status.get("error"),
+        }
+
+
+def load_run(run_dir: str | os.PathLike) -> RunRecord:
+    """Read one run folder; RunError if it is not a readable run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run folder")
+    config = read_json(run_dir / CONFIG)
+    status = read_status(run_dir)
+    evaluation = read_json(run_dir / EVALUATION) if (run_dir / EVALUATION).exists() else None
+    return RunRecord(run_dir, config, status, read_metrics(run_dir), evaluation)
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
+    """All readable runs under the checkpoints folder, newest first; unreadable folders are skipped."""
+    root = Path(root) if root else paths.checkpoints_dir()
+    if not root.is_dir():
+        return []
+    records = []
+    for d in sorted((p for p in root.iterdir() if p.is_dir() and (p / CONFIG).exists()), reverse=True):
+        try:
+            records.append(load_run(d))
+        except RunError:
+            continue  # deleted or edited while we read it: leave it out of this listing
+    return records
+
+
+def delete_run(run_dir: str | os.PathLike) -> None:
+    """Remove a run folder; refuses an active run (cancel it first) and anything that is not a run."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).exists():
+        raise RunError(f"{run_dir} is not a run folder; nothing deleted")
+    if read_status(run_dir).get("status") in ACTIVE:
+        raise RunError(f"{run_dir.name} is still {read_status(run_dir)['status']}: cancel it before deleting")
+    shutil.rmtree(run_dir)
+
+
+# ---------------------------------------------------------------- finishing runs
+
+def write_evaluation(run_dir: Path, ids, labels, probabilities, classes, split: str = "test",
+                     extra: dict | None = None) -> dict:
+    """Store the final evaluation (evaluation.json) and per-image predictions (predictions.csv)."""
+    import numpy as np
+
+    from .metrics import classification_report
+
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    predictions = probabilities.argmax(axis=1)
+    report = {"split": split, "n": int(len(labels)), "classes": list(classes),
+              **classification_report(labels, predictions, classes), **(extra or {})}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "label", "prediction", *(f"prob_{c}" for c in classes)])
+    for i, lab, pred, probs in zip(ids, labels, predictions, probabilities):
+        writer.writerow([i, classes[lab], classes[pred], *(f"{p:.5f}" for p in probs)])
+    atomic_write_bytes(Path(run_dir) / PREDICTIONS, out.getvalue().encode())
+    atomic_write_json(Path(run_dir) / EVALUATION, report)
+    return report
+
+
+def read_predictions(run_dir: Path):
+    """predictions.csv as a pandas DataFrame (id, label, prediction, prob_<class>...)."""
+    import pandas as pd
+
+    path = Path(run_dir) / PREDICTIONS
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing: the run has no final evaluation yet") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is unreadable ({exc})") from None
+
+
+class RunCancelled(Exception):
+    """Raised inside a run when it is asked to stop (SIGTERM from `jobs.cancel`, or Ctrl-C)."""
+
+
+class run_guard:
+    """Context manager around a run's work: marks it running, then completed, failed or cancelled.
+
+    Any exception is recorded in status.json (error in plain words plus the traceback) and swallowed,
+    so the calling process exits cleanly; SIGTERM is turned into RunCancelled while inside.
+    """
+
+    def __init__(self, run_dir: Path, install_sigterm: bool = True):
+        self.run_dir = Path(run_dir)
+        self.install_sigterm = install_sigterm
+        self.status = "running"
+        self._previous_handler = None
+
+    def __enter__(self) -> "run_guard":
+        import signal
+        import threading
+
+        write_status(self.run_dir, "running", pid=os.getpid(), pid_start=_process_start_time(os.getpid()))
+        if self.install_sigterm and threading.current_thread() is threading.main_thread():
+            def on_sigterm(signum, frame):
+                raise RunCancelled("cancelled by request")
+            self._previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        import signal
+        import traceback
+
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGTERM, self._previous_handler)
+        if exc_type is None:
+            self.status = "completed"
+            write_status(self.run_dir, "completed", error=None)
+        elif issubclass(exc_type, (RunCancelled, KeyboardInterrupt)):
+            self.status = "cancelled"
+            write_status(self.run_dir, "cancelled", error="cancelled before it finished")
+        else:
+            self.status = "failed"
+            write_status(self.run_dir, "failed", error=describe_error(exc),
+                         traceback="".join(traceback.format_exception(exc_type, exc, tb)))
+        return True
+
+
+def describe_error(exc: BaseException) -> str:
+    """A failure in plain words, with what to do for the common ones."""
+    text = str(exc) or type(exc).__name__
+    if "out of memory" in text.lower():
+        return ("the device ran out of memory. Try a smaller batch size or input size, or a smaller "
+                f"architecture. ({text.splitlines()[0]})")
+    return text if type(exc).__name__ in ("ValueError", "DataError", "RuntimeError") else f"{type(exc).__name__}: {text}"
+
+
+def create_run(config, root: str | os.PathLike | None = None) -> Path:
+    """A new run folder holding config.json and a 'queued' status (config: a TrainConfig)."""
+    run_dir = new_run_dir(config.arch, config.imbalance, root)
+    atomic_write_json(run_dir / CONFIG, config.to_dict())
+    write_status(run_dir, "queued", queued_at=time.time(), epochs=config.epochs)
+    return run_dir

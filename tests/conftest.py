@@ -1,0 +1,113 @@
+"""Shared fixtures: tiny datasets generated on the fly in every supported layout."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
+
+# A few images per class and split, like the Kaggle layout (folder names as Kaggle spells them).
+KAGGLE_COUNTS = {"train": {"angry": 6, "disgust": 2, "fear": 5, "happy": 9, "neutral": 6, "sad": 6, "surprise": 4},
+                 "test": {"angry": 2, "disgust": 1, "fear": 2, "happy": 3, "neutral": 2, "sad": 2, "surprise": 2}}
+
+
+def face_pixels(seed: int) -> np.ndarray:
+    """A distinct 48x48 uint8 image per seed."""
+    return np.random.default_rng(seed).integers(0, 256, (48, 48), dtype=np.uint8)
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    """PNG (lossless) so tests can compare decoded pixels exactly."""
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()
+
+
+def kaggle_files(prefix: str = "") -> dict[str, np.ndarray]:
+    """{relative path: image} for a tiny Kaggle-layout dataset."""
+    files, seed = {}, 0
+    for split, per_class in KAGGLE_COUNTS.items():
+        for cls, n in per_class.items():
+            for i in range(n):
+                seed += 1
+                files[f"{prefix}{split}/{cls}/{split.title()}_{seed:05d}.png"] = face_pixels(seed)
+    return files
+
+
+@pytest.fixture
+def kaggle_zip(tmp_path) -> Path:
+    path = tmp_path / "fer2013.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel, img in kaggle_files().items():
+            zf.writestr(rel, png_bytes(img))
+    return path
+
+
+@pytest.fixture
+def kaggle_folder(tmp_path) -> Path:
+    root = tmp_path / "fer2013"
+    for rel, img in kaggle_files().items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / rel), img)
+    return root
+
+
+def write_csv(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    lines = ["emotion,pixels,Usage"] + [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def csv_row(label: int, usage: str, seed: int) -> tuple[str, str, str]:
+    return str(label), " ".join(map(str, face_pixels(seed).ravel())), usage
+
+
+@pytest.fixture
+def fer_csv(tmp_path) -> Path:
+    rows, seed = [], 0
+    for usage, per_class in (("Training", 8), ("PublicTest", 2), ("PrivateTest", 2)):
+        for label in range(7):
+            for _ in range(per_class):
+                seed += 1
+                rows.append(csv_row(label, usage, seed))
+    return write_csv(tmp_path / "fer2013.csv", rows)
+
+
+@pytest.fixture
+def colour_folder(tmp_path) -> Path:
+    """Users' own data: class folders with colour images of odd sizes and formats."""
+    root = tmp_path / "my_faces"
+    rng = np.random.default_rng(7)
+    specs = [("Happiness", "png", (120, 90), "RGB"), ("Happiness", "jpg", (64, 64), "RGB"),
+             ("Happiness", "bmp", (30, 50), "L"), ("sadness", "webp", (100, 100), "RGB"),
+             ("sadness", "gif", (48, 48), "P"), ("sadness", "png", (77, 61), "RGBA"),
+             ("Surprised", "tiff", (200, 150), "RGB"), ("Surprised", "jpg", (48, 48), "CMYK")]
+    for i, (cls, fmt, size, mode) in enumerate(specs * 2):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(arr).convert(mode).save(root / cls / f"img{i}.{fmt}")
+    return root
+
+
+
+@pytest.fixture(autouse=True)
+def isolated_project_dirs(tmp_path_factory, monkeypatch):
+    """Keep every test's caches and run folders out of the repository's data/ and checkpoints/."""
+    root = tmp_path_factory.mktemp("project")
+    monkeypatch.setenv("FER_DATA_DIR", str(root / "data"))
+    monkeypatch.setenv("FER_CHECKPOINTS_DIR", str(root / "checkpoints"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_fer2013():
+    """The real FER2013 zip decoded once per test session (skips where the zip is absent)."""
+    if not SHARED_ZIP.exists():
+        pytest.skip(f"{SHARED_ZIP} not present")
+    from fer_core.data import read_source
+    return read_source(SHARED_ZIP, use_cache=False)
