@@ -59,6 +59,7 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
 
 def cmd_data_quality(args: argparse.Namespace) -> int:
     from .data import quality_report
+    from .data.quality import SHARPNESS_SHIFT_WARNING
     ds = _load(args)
     report = quality_report(ds)
     if args.json:
@@ -72,6 +73,11 @@ def cmd_data_quality(args: argparse.Namespace) -> int:
     print(f"near-blank images (pixel std < 3): {len(report.near_blank)}")
     for split, ratio in report.imbalance_ratio.items():
         print(f"imbalance ratio ({split}): {ratio:.1f}  (largest / smallest class)")
+    print("sharpness (median Laplacian variance): "
+          + ", ".join(f"{s} {v:.1f}" for s, v in report.sharpness.items()))
+    if report.sharpness_shift > SHARPNESS_SHIFT_WARNING:
+        print(f"  WARNING: splits differ {report.sharpness_shift:.0f}x in sharpness; a model trained on the "
+              "blurrier split sees different images at test time (training caps input sharpness by default)")
     for g in [g for g in report.groups if g.cross_split][:10]:
         print("  leak: " + ", ".join(f"{i} [{s}, {lab}]" for i, s, lab in zip(g.ids, g.splits, g.labels)))
     return 0

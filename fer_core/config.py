@@ -51,6 +51,8 @@ class TrainConfig:
     augment: str = "standard"               # preset name in augment.AUGMENT_PRESETS
     augment_options: dict[str, Any] = field(default_factory=dict)   # overrides, e.g. {"crop_size": 40}
     tta: str = "none"                       # test-time augmentation for the final evaluation
+    per_image_norm: bool = True             # standardise each face by its own mean/std (lighting)
+    match_sharpness: bool = True            # blur inputs sharper than the training faces down to them
     # run control
     seed: int = 0
     device: str = "auto"                    # auto | cpu | cuda | cuda:N | mps

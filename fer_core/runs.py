@@ -363,9 +363,21 @@ def describe_error(exc: BaseException) -> str:
     return text if type(exc).__name__ in ("ValueError", "DataError", "RuntimeError") else f"{type(exc).__name__}: {text}"
 
 
-def create_run(config, root: str | os.PathLike | None = None) -> Path:
-    """A new run folder holding config.json and a 'queued' status (config: a TrainConfig)."""
+def create_run(config, root: str | os.PathLike | None = None, **status_fields: Any) -> Path:
+    """A new run folder holding config.json and a 'queued' status (config: a validated TrainConfig).
+
+    Relative data and weights paths are made absolute first: workers run in the project folder.
+    """
+    import dataclasses
+
+    config.validate()
+    changes = {}
+    if config.data and config.data.strip().lower() != "synthetic" and Path(config.data).exists():
+        changes["data"] = str(Path(config.data).resolve())
+    if isinstance(config.pretrained, str) and Path(config.pretrained).exists():
+        changes["pretrained"] = str(Path(config.pretrained).resolve())
+    config = dataclasses.replace(config, **changes) if changes else config
     run_dir = new_run_dir(config.arch, config.imbalance, root)
-    atomic_write_json(run_dir / CONFIG, config.to_dict())
-    write_status(run_dir, "queued", queued_at=time.time(), epochs=config.epochs)
+    atomic_write_json(run_dir / CONFIG, config.to_dict())  # before the status: a queued run always has its config
+    write_status(run_dir, "queued", queued_at=time.time(), epochs=config.epochs, **status_fields)
     return run_dir

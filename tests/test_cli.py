@@ -61,3 +61,59 @@ def test_data_errors_are_one_clear_line(args, message):
     result = run_cli("data", "summary", *args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+TINY_TRAIN = ["--arch", "simple_cnn", "--synthetic-size", "600", "--epochs", "1", "--batch-size", "32", "--device", "cpu"]
+
+
+def test_train_prints_the_run_folder_last_and_evaluate_prints_json(tmp_path):
+    result = run_cli("train", *TINY_TRAIN, "--imbalance", "focal", "--focal-gamma", "1.5", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    assert run_dir.parent == tmp_path and (run_dir / "best.pt").exists()
+    assert "epoch 1/1" in result.stderr and "test accuracy" in result.stderr
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["imbalance"] == "focal" and config["imbalance_options"] == {"gamma": 1.5}
+
+    ev = run_cli("evaluate", "--run", str(run_dir), "--split", "val", "--json")
+    assert ev.returncode == 0, ev.stderr
+    out = json.loads(ev.stdout)
+    assert set(out) == {"accuracy", "macro_f1", "per_class", "confusion_matrix"}
+    assert set(out["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
+    assert len(out["confusion_matrix"]) == 7
+
+    listing = run_cli("runs", "--out", str(tmp_path), "--json")
+    rows = json.loads(listing.stdout)
+    assert [r["run_id"] for r in rows] == [run_dir.name] and rows[0]["status"] == "completed"
+
+
+def test_train_lists_registries():
+    archs = run_cli("train", "--list-archs")
+    assert archs.returncode == 0 and "simple_cnn" in archs.stdout and "hog_svm" in archs.stdout
+    strategies = run_cli("train", "--list-strategies")
+    assert "focal" in strategies.stdout and "undersample" in strategies.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arch", "resnet_9000"], "unknown architecture 'resnet_9000'"),
+    (["--imbalance", "magic"], "unknown imbalance strategy 'magic'"),
+    (["--lr", "-1"], "learning rate must be positive"),
+])
+def test_train_refuses_bad_options_before_any_work(tmp_path, args, message):
+    result = run_cli("train", *TINY_TRAIN, *args, "--out", str(tmp_path))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())  # no run folder was created
+
+
+def test_sweep_queues_a_grid_and_waits(tmp_path):
+    result = run_cli("sweep", "--arch", "pca_rf", "hog_rf", "--imbalance", "none", "class_weights",
+                     "--synthetic-size", "400", "--out", str(tmp_path), "--wait", timeout=300)
+    assert result.returncode == 0, result.stderr + result.stdout
+    folders = [d for d in tmp_path.iterdir() if d.is_dir()]
+    assert len(folders) == 4
+    assert result.stdout.count("completed") == 4
+
+
+def test_evaluate_on_a_missing_run_is_a_clear_error(tmp_path):
+    result = run_cli("evaluate", "--run", str(tmp_path / "nope"), "--json")
+    assert result.returncode == 2 and "no such run folder" in result.stderr

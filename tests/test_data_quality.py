@@ -96,3 +96,15 @@ def test_cache_with_tampered_pixels_is_rejected(kaggle_zip, tmp_path):
 def test_load_dataset_class_set_option(kaggle_zip, tmp_path):
     ds = load_dataset(kaggle_zip, cache_dir=tmp_path, class_set="no_disgust")
     assert "disgust" not in ds.classes and len(ds.classes) == 6
+
+
+def test_quality_report_measures_sharpness_per_split_and_flags_a_shift():
+    import cv2
+    ds = _dataset_with_duplicates()
+    sharp_only = quality_report(ds)
+    assert sharp_only.sharpness_shift < 2  # random pixels everywhere: alike
+    train = ds.split_mask("train")
+    ds.images[train] = np.stack([cv2.GaussianBlur(im, (0, 0), 3.0) for im in ds.images[train]])
+    shifted = quality_report(ds)
+    assert shifted.sharpness["train"] * 50 < shifted.sharpness["test"]
+    assert shifted.to_dict()["sharpness_shift"] > 50

@@ -28,3 +28,10 @@ def test_real_zip_quality_finds_the_known_duplicates(real_fer2013):
     assert report.conflicting_label_groups == 40
     assert report.cross_split_duplicate_groups == 1
     assert len(report.near_blank) == 13
+
+
+def test_real_zip_sharpness_shift_between_train_and_test_is_flagged(real_fer2013):
+    """The shared zip's train images are heavily blurred and its test images are sharp."""
+    report = quality_report(real_fer2013)
+    assert report.sharpness["train"] < 20 < 500 < report.sharpness["test"]
+    assert report.sharpness_shift > 100

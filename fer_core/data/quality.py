@@ -5,10 +5,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..sharpness import sharpness_of
 from .dataset import SPLITS, FaceDataset
 
 # Pixel standard deviation below which an image is treated as (nearly) blank.
 BLANK_STD = 3.0
+# Splits whose median sharpness differs by more than this factor are flagged: a model trained on
+# one will see a different kind of image in the other (preprocessing can cap sharpness; see train).
+SHARPNESS_SHIFT_WARNING = 4.0
 
 
 def duplicate_group_ids(images: np.ndarray) -> np.ndarray:
@@ -51,7 +55,14 @@ class QualityReport:
     cross_split_duplicate_groups: int
     conflicting_label_groups: int
     near_blank: list[int]  # indices of images with pixel std < BLANK_STD
+    sharpness: dict[str, float] = field(default_factory=dict)  # per split: median Laplacian variance
     groups: list[DuplicateGroup] = field(repr=False, default_factory=list)
+
+    @property
+    def sharpness_shift(self) -> float:
+        """Ratio of the sharpest split's median sharpness to the blurriest's (1.0 = alike)."""
+        values = [v for v in self.sharpness.values() if v > 0]
+        return max(values) / min(values) if len(values) > 1 else 1.0
 
     def to_dict(self, ds: FaceDataset | None = None, max_groups: int = 50) -> dict:
         """JSON-ready summary; lists at most `max_groups` example groups (cross-split ones first)."""
@@ -59,6 +70,7 @@ class QualityReport:
         out = {k: v for k, v in asdict(self).items() if k not in ("groups", "near_blank")}
         out["near_blank_images"] = len(self.near_blank)
         out["near_blank_ids"] = [str(ds.ids[i]) for i in self.near_blank[:max_groups]] if ds is not None else []
+        out["sharpness_shift"] = self.sharpness_shift
         out["example_groups"] = [{"ids": g.ids, "splits": g.splits, "labels": g.labels,
                                   "cross_split": g.cross_split, "conflicting_labels": g.conflicting_labels}
                                  for g in examples]
@@ -84,13 +96,15 @@ def quality_report(ds: FaceDataset, groups: np.ndarray | None = None) -> Quality
             splits=[SPLITS[ds.splits[i]] for i in members], labels=[ds.classes[ds.labels[i]] for i in members]))
     stds = ds.images.reshape(len(ds), -1).std(axis=1)
     counts = ds.counts()
+    sharp = sharpness_of(ds.images)
+    sharpness = {s: float(np.median(sharp[ds.split_mask(s)])) for s in ds.split_names()}
     return QualityReport(
         n_images=len(ds), counts=counts,
         imbalance_ratio={s: imbalance_ratio(c) for s, c in counts.items()},
         duplicate_groups=len(dup_groups), duplicate_images=int(len(dup_members)),
         cross_split_duplicate_groups=sum(g.cross_split for g in dup_groups),
         conflicting_label_groups=sum(g.conflicting_labels for g in dup_groups),
-        near_blank=np.flatnonzero(stds < BLANK_STD).tolist(), groups=dup_groups,
+        near_blank=np.flatnonzero(stds < BLANK_STD).tolist(), sharpness=sharpness, groups=dup_groups,
     )
 
 

@@ -1,0 +1,66 @@
+"""Image sharpness (variance of the Laplacian) and a low-pass that caps it.
+
+Why: a dataset's splits can differ in sharpness (the shared FER2013 zip's train images are heavily
+blurred while its test images are sharp), and photos from a webcam are sharper than any 48x48
+training face. A model only sees the sharpness it was trained on if every input sharper than the
+training images is blurred down to their level first. The cap comes from the training split alone.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# The 3x3 Laplacian of OpenCV's cv2.Laplacian(ksize=1), so numbers match the usual blur measure.
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+# Gaussian blur strengths tried, weakest first (pixels at 48x48).
+SIGMAS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
+
+
+def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
+    """(B,) sharpness of (B,1,H,W) images in [0,1], on the 0-255 scale of cv2.Laplacian(...).var()."""
+    kernel = _LAPLACIAN.to(x.device, x.dtype).view(1, 1, 3, 3)
+    lap = F.conv2d(F.pad(x * 255.0, (1, 1, 1, 1), mode="reflect"), kernel)
+    return lap.flatten(1).var(dim=1, unbiased=False)
+
+
+def sharpness_of(images: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Sharpness of uint8 images (N,H,W), as float64 (N,)."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).unsqueeze(1).float() / 255.0
+        out.append(laplacian_variance(x).double().numpy())
+    return np.concatenate(out) if out else np.empty(0)
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(1, int(round(3 * sigma)))
+    radius = min(radius, x.shape[-1] - 1)
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-(t ** 2) / (2 * sigma ** 2))
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1))
+
+
+def limit_sharpness(x: torch.Tensor, max_variance: float) -> torch.Tensor:
+    """Blur each image of (B,1,H,W) in [0,1] with the weakest Gaussian that brings its sharpness to
+    at most `max_variance` (the strongest one tried if none does); images already there are untouched."""
+    sharp = laplacian_variance(x) > max_variance
+    if not bool(sharp.any()):
+        return x
+    todo = x[sharp]
+    result = todo.clone()
+    pending = torch.ones(len(todo), dtype=torch.bool, device=x.device)
+    for sigma in SIGMAS:
+        blurred = _gaussian_blur(todo, sigma)
+        done_now = pending & (laplacian_variance(blurred) <= max_variance)
+        last = sigma == SIGMAS[-1]
+        take = pending if last else done_now
+        result[take] = blurred[take]
+        pending &= ~take
+        if not bool(pending.any()):
+            break
+    out = x.clone()
+    out[sharp] = result
+    return out
