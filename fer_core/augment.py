@@ -5,7 +5,7 @@ input (B,1,H,W) or (B,H,W), uint8 (0..255) or float already scaled to [0,1]; squ
 Output float32 (B,1,S,S) with S = cfg.input_size, normalised as (x - mean) / std.
 
 Training (`BatchAugmenter`), in order:
-1. geometry in a single ``F.affine_grid`` + ``F.grid_sample``: horizontal flip, rotation, shift,
+1. geometry in a single affine sampling grid + ``F.grid_sample``: horizontal flip, rotation, shift,
    zoom and (with ``crop_size``) a random crop, each drawn per sample; the same resampling resizes
    to the model's input size;
 2. brightness / contrast jitter on [0,1] pixels, then clamping to [0,1];
@@ -163,6 +163,17 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
+def _affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
+    """Same result as F.affine_grid(theta, [n, 1, size, size], align_corners=False), computed by
+    broadcasting: on CPU the batched matrix product inside affine_grid is a third of augmentation time."""
+    coords = (torch.arange(size, device=theta.device, dtype=theta.dtype) * 2 + 1) / size - 1
+    gx, gy = coords.view(1, 1, size), coords.view(1, size, 1)
+    t = theta.view(-1, 6, 1, 1)
+    x = t[:, 0] * gx + t[:, 1] * gy + t[:, 2]
+    y = t[:, 3] * gx + t[:, 4] * gy + t[:, 5]
+    return torch.stack((x, y), dim=-1)
+
+
 def _normalise(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
     if cfg.per_image_norm:
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
@@ -208,7 +219,7 @@ class BatchAugmenter:
             return lo + (hi - lo) * torch.rand(n, generator=g, device=x.device)
 
         theta = self._affine(n, x.shape[-1], uniform, force_flip, x.device)
-        grid = F.affine_grid(theta, [n, 1, size, size], align_corners=False)
+        grid = _affine_grid(theta, size)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode=cfg.padding, align_corners=False)
 
         if cfg.brightness > 0:

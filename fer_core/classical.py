@@ -59,7 +59,8 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from . import runs
 from .config import TrainConfig
-from .data import IMAGE_SIZE, drop_cross_split_duplicates, load_dataset
+from .data import IMAGE_SIZE
+from .data.prepare import prepare_data
 from .metrics import macro_f1
 from .registry import Registry
 
@@ -377,14 +378,8 @@ def _fit_and_record(config: TrainConfig, run_dir: Path, baseline: Baseline, opti
                     resampler, n_jobs: int) -> dict:
     """run_classical's work, once the settings are checked."""
     runs.write_status(run_dir, "running", phase="loading data", epoch=0, epochs=1)
-    ds = load_dataset(config.data, class_set=config.class_set, val_fraction=config.val_fraction,
-                      seed=config.seed, synthetic_size=config.synthetic_size)
-    n_dropped = 0
-    if config.drop_leaked:
-        ds, n_dropped = drop_cross_split_duplicates(ds)
-    train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
-    if len(train) == 0 or len(test) == 0:
-        raise ValueError(f"the dataset needs train and test images; it has {len(train)} train and {len(test)} test")
+    data = prepare_data(config)
+    ds, train, val, test, n_dropped = data.dataset, data.train, data.val, data.test, data.dropped_leaked
     num_classes = len(ds.classes)
 
     X, y = train.images, train.labels

@@ -122,7 +122,7 @@ def _add_train_options(p: argparse.ArgumentParser, multi: bool = False) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--time-limit", type=float, metavar="MINUTES", help="stop after the epoch that crosses this budget")
+    p.add_argument("--time-limit", type=float, metavar="MINUTES", help="training time budget: no epoch starts that would end past it")
     p.add_argument("--no-mixed-precision", action="store_true", help="disable bf16 autocast on CUDA")
     p.add_argument("--out", metavar="DIR", help="folder to create the run folder in (default: checkpoints/)")
 

@@ -142,7 +142,7 @@ class _ScratchNet(nn.Module):
 
 
 class SimpleCNN(_ScratchNet):
-    """The custom CNN of the seed projects, sized to train quickly on a CPU (~0.65 M parameters).
+    """The custom CNN of the seed projects, sized to train quickly on a CPU (~0.46 M parameters).
 
     Four stages of one 3x3 conv-BN-ReLU (32, 64, 128, 256 channels), each followed by max pooling
     and dropout of drop_rate / 2; global average pooling feeds a 256-unit dense layer with dropout
@@ -199,7 +199,7 @@ def _last_stage_convs(model: nn.Module) -> nn.Module:
 
 ARCHITECTURES.register("simple_cnn", ArchSpec(
     name="simple_cnn",
-    description="Small 4-stage CNN for 48x48 faces (~1.4 M params), quick to train on a CPU",
+    description="Small 4-stage CNN for 48x48 faces (~0.46 M params), quick to train on a CPU",
     builder=_scratch_builder("simple_cnn", SimpleCNN),
     native_input_size=48,
     supports_pretrained=False,

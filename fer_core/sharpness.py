@@ -7,33 +7,41 @@ training images is blurred down to their level first. The cap comes from the tra
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported where batches are processed, so the data layer stays light
+    import torch
 
 # The 3x3 Laplacian of OpenCV's cv2.Laplacian(ksize=1), so numbers match the usual blur measure.
-_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+_LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 # Gaussian blur strengths tried, weakest first (pixels at 48x48).
 SIGMAS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
 
 
-def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
+def laplacian_variance(x: "torch.Tensor") -> "torch.Tensor":
     """(B,) sharpness of (B,1,H,W) images in [0,1], on the 0-255 scale of cv2.Laplacian(...).var()."""
-    kernel = _LAPLACIAN.to(x.device, x.dtype).view(1, 1, 3, 3)
+    import torch
+    import torch.nn.functional as F
+    kernel = torch.tensor(_LAPLACIAN, device=x.device, dtype=x.dtype).view(1, 1, 3, 3)
     lap = F.conv2d(F.pad(x * 255.0, (1, 1, 1, 1), mode="reflect"), kernel)
     return lap.flatten(1).var(dim=1, unbiased=False)
 
 
 def sharpness_of(images: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Sharpness of uint8 images (N,H,W), as float64 (N,)."""
+    """Sharpness of uint8 images (N,H,W), as float64 (N,) (numpy only)."""
     out = []
     for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).unsqueeze(1).float() / 255.0
-        out.append(laplacian_variance(x).double().numpy())
+        p = np.pad(images[start:start + batch_size].astype(np.float32), ((0, 0), (1, 1), (1, 1)), mode="reflect")
+        lap = p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:] - 4 * p[:, 1:-1, 1:-1]
+        out.append(lap.reshape(len(lap), -1).var(axis=1, dtype=np.float64))
     return np.concatenate(out) if out else np.empty(0)
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+def _gaussian_blur(x: "torch.Tensor", sigma: float) -> "torch.Tensor":
+    import torch
+    import torch.nn.functional as F
     radius = max(1, int(round(3 * sigma)))
     radius = min(radius, x.shape[-1] - 1)
     t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
@@ -43,12 +51,13 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1))
 
 
-def limit_sharpness(x: torch.Tensor, max_variance: float) -> torch.Tensor:
+def limit_sharpness(x: "torch.Tensor", max_variance: float) -> "torch.Tensor":
     """Blur each image of (B,1,H,W) in [0,1] with the weakest Gaussian that brings its sharpness to
     at most `max_variance` (the strongest one tried if none does); images already there are untouched."""
     sharp = laplacian_variance(x) > max_variance
     if not bool(sharp.any()):
         return x
+    import torch
     todo = x[sharp]
     result = todo.clone()
     pending = torch.ones(len(todo), dtype=torch.bool, device=x.device)

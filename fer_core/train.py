@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from . import runs
 from .augment import AugmentConfig, BatchAugmenter, augment_config, prepare_eval, tta_views
 from .config import TrainConfig
-from .data import FaceDataset, drop_cross_split_duplicates, load_dataset
+from .data import FaceDataset
+from .data.prepare import prepare_data
 from .imbalance import class_counts, get_strategy
 from .metrics import classification_report, macro_f1
 from .sharpness import sharpness_of
@@ -149,38 +150,17 @@ def share_from_main(dist: Distributed, value):
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model
+    """The plain model inside DistributedDataParallel and/or torch.compile wrappers."""
+    while True:
+        if hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
 
 
 # ---------------------------------------------------------------- data
-
-@dataclass
-class PreparedData:
-    dataset: FaceDataset
-    train: FaceDataset
-    val: FaceDataset
-    test: FaceDataset
-    dropped_leaked: int
-
-
-def prepare_data(config: TrainConfig) -> PreparedData:
-    """Load, optionally drop leaked train images, split; check the config fits the data."""
-    ds = load_dataset(config.data, class_set=config.class_set, val_fraction=config.val_fraction,
-                      seed=config.seed, synthetic_size=config.synthetic_size)
-    dropped = 0
-    if config.drop_leaked:
-        ds, dropped = drop_cross_split_duplicates(ds)
-    train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
-    if len(val) == 0 or len(test) == 0:
-        raise ValueError("the dataset needs non-empty val and test splits; use a larger dataset or val_fraction")
-    missing = [c for i, c in enumerate(ds.classes) if not (train.labels == i).any()]
-    if missing:
-        raise ValueError(f"class(es) {', '.join(missing)} have no training images; add images, or choose a class set "
-                         "without them (--class-set no_disgust drops disgust)")
-    if config.batch_size > len(train):
-        raise ValueError(f"batch_size {config.batch_size} is larger than the training set ({len(train)} images)")
-    return PreparedData(ds, train, val, test, dropped)
-
 
 def to_device_tensors(part: FaceDataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(N,1,48,48) uint8 images and (N,) int64 labels, resident on the device."""
@@ -386,6 +366,8 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike, progress: Prog
 
     status(phase="loading data", epoch=0, epochs=config.epochs)
     data = prepare_data(config)
+    if config.batch_size > len(data.train):
+        raise ValueError(f"batch_size {config.batch_size} is larger than the training set ({len(data.train)} images)")
     classes = data.dataset.classes
     aug = _augment_for(config, data.train)
     card = ModelCard(arch=config.arch, class_names=list(classes), preprocess=aug.to_dict(),
@@ -394,6 +376,8 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike, progress: Prog
     status(phase="building model")
     model = build_model(config.arch, len(classes), pretrained=config.pretrained, drop_rate=config.drop_rate).to(device)
     model = model.to(memory_format=torch.channels_last)  # faster convolutions on CUDA and on CPU (oneDNN)
+    if config.compile and device.type == "cuda":
+        model = torch.compile(model)
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -450,9 +434,11 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike, progress: Prog
             status(phase="training", epoch=epoch, best_epoch=best_epoch, batch=0)
             if progress is not None:
                 progress({"epoch": epoch, "epochs": config.epochs, "row": row, "done": True})
-            elapsed_min = (time.perf_counter() - started) / 60
+            elapsed = time.perf_counter() - started
+            epoch_mean = elapsed / epoch
+            # stop before an epoch that would overrun the time budget, so the limit is never exceeded
             stop = bool(config.early_stopping and since_best >= config.early_stopping) or \
-                bool(config.time_limit_minutes and elapsed_min >= config.time_limit_minutes)
+                bool(config.time_limit_minutes and elapsed + epoch_mean > 60 * config.time_limit_minutes)
         if dist.enabled:  # every rank must step its schedule with rank 0's score, and stop together
             import torch.distributed as torch_dist
             shared = torch.tensor([score, float(stop)], device=device)

@@ -1,0 +1,37 @@
+"""Training configuration: validation, recipes, overrides."""
+from __future__ import annotations
+
+import pytest
+
+from fer_core import runs, worker
+from fer_core.config import RECIPES, TrainConfig, make_config
+
+
+def test_recipe_options_apply_and_flags_override_them():
+    cfg = make_config("fer2013-best")
+    assert cfg.recipe == "fer2013-best" and cfg.arch == "vgg_fer" and cfg.optimizer == "sgd"
+    assert cfg.augment_options == {"crop_size": 40} and cfg.tta == "ten_crop"
+    short = make_config("fer2013-best", epochs=2, batch_size=32)
+    assert short.epochs == 2 and short.batch_size == 32 and short.arch == "vgg_fer"
+
+
+def test_unknown_recipe_and_unknown_options_are_refused():
+    with pytest.raises(ValueError, match="unknown recipe .fastest.; valid: fer2013-best, cpu-quick"):
+        make_config("fastest")
+    with pytest.raises(ValueError, match="unknown config option.*epoch_count"):
+        TrainConfig.from_dict({"epoch_count": 3})
+
+
+def test_transfer_modes_need_weights():
+    with pytest.raises(ValueError, match="needs pretrained weights"):
+        make_config(arch="resnet18", transfer="frozen")
+
+
+def test_the_recipe_runs_end_to_end_on_a_shortened_schedule(tmp_path):
+    """The GPU recipe's whole pipeline (vgg_fer, 40 px crops, SGD, ten-crop TTA) on a CPU in seconds."""
+    config = make_config("fer2013-best", synthetic_size=300, epochs=1, batch_size=32, device="cpu")
+    run_dir = runs.create_run(config, tmp_path)
+    assert worker.execute(run_dir) == "completed", runs.read_status(run_dir).get("traceback")
+    evaluation = runs.load_run(run_dir).evaluation
+    assert evaluation["tta"] == "ten_crop" and "without_tta" in evaluation
+    assert set(RECIPES["fer2013-best"]) == {"description", "options"}
