@@ -135,7 +135,6 @@ def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str
             base = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as exc:
             raise ValueError(f"--config {args.config}: not a readable JSON file ({exc})") from None
-        base.pop("recipe", None) if args.recipe else None
     options = {
         "data": args.data, "arch": arch, "imbalance": imbalance, "epochs": args.epochs, "batch_size": args.batch_size,
         "lr": args.lr, "weight_decay": args.weight_decay, "optimizer": args.optimizer, "scheduler": args.scheduler,
@@ -155,7 +154,8 @@ def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str
         options["imbalance_options"] = {**base.get("imbalance_options", {}), "gamma": args.focal_gamma}
     if args.crop_size is not None:
         options["augment_options"] = {**base.get("augment_options", {}), "crop_size": args.crop_size}
-    recipe = args.recipe or base.pop("recipe", None)
+    base_recipe = base.pop("recipe", None)  # a flag names the recipe over one in --config
+    recipe = args.recipe or base_recipe
     merged = {**base, **{k: v for k, v in options.items() if v is not None}}
     if recipe is None:
         return TrainConfig.from_dict(merged).validate()

@@ -343,10 +343,10 @@ class run_guard:
             signal.signal(signal.SIGTERM, self._previous_handler)
         if exc_type is None:
             self.status = "completed"
-            write_status(self.run_dir, "completed", error=None)
+            write_status(self.run_dir, "completed", error=None, phase="done")
         elif issubclass(exc_type, (RunCancelled, KeyboardInterrupt)):
             self.status = "cancelled"
-            write_status(self.run_dir, "cancelled", error="cancelled before it finished")
+            write_status(self.run_dir, "cancelled", error="cancelled before it finished", phase="cancelled")
         else:
             self.status = "failed"
             write_status(self.run_dir, "failed", error=describe_error(exc),

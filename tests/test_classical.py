@@ -104,7 +104,7 @@ def test_baseline_run_has_a_complete_record(completed, synthetic_splits, arch):
     _, test = synthetic_splits
     record = runs.load_run(run_dir)
     assert record.state == "completed", record.status.get("error")
-    assert record.status["phase"] == "evaluating" and record.status["epoch"] == record.status["epochs"] == 1
+    assert record.status["phase"] == "done" and record.status["epoch"] == record.status["epochs"] == 1
 
     assert len(record.metrics) == 1
     row = record.metrics[0]

@@ -117,3 +117,15 @@ def test_sweep_queues_a_grid_and_waits(tmp_path):
 def test_evaluate_on_a_missing_run_is_a_clear_error(tmp_path):
     result = run_cli("evaluate", "--run", str(tmp_path / "nope"), "--json")
     assert result.returncode == 2 and "no such run folder" in result.stderr
+
+
+def test_a_recipe_flag_wins_over_the_recipe_in_a_config_file(tmp_path):
+    from fer_core.cli import _config_from_args, build_parser
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({"recipe": "fer2013-best", "epochs": 5, "arch": "vgg_fer"}))
+    args = build_parser().parse_args(["train", "--config", str(config_file), "--recipe", "cpu-quick", "--epochs", "2"])
+    config = _config_from_args(args, args.arch, args.imbalance)
+    assert config.recipe == "cpu-quick" and config.epochs == 2
+    assert config.arch == "vgg_fer"  # the file's own options still apply over the recipe's
+    args = build_parser().parse_args(["train", "--config", str(config_file)])
+    assert _config_from_args(args, args.arch, args.imbalance).recipe == "fer2013-best"
