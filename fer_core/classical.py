@@ -321,7 +321,12 @@ def _imbalance_plan(config: TrainConfig):
     if config.imbalance not in SUPPORTED_IMBALANCE:
         raise ValueError(f"imbalance strategy {config.imbalance!r} is not supported for classical baselines; "
                          f"supported: {', '.join(SUPPORTED_IMBALANCE)}")
-    from .imbalance import get_strategy  # torch: imported only when a run needs it
+    if config.imbalance in ("none", "class_weights"):  # no sampler: spare the run importing torch
+        if config.imbalance_options:
+            raise ValueError(f"imbalance strategy {config.imbalance!r} takes no options for classical baselines; "
+                             f"got {sorted(config.imbalance_options)}")
+        return config.imbalance == "class_weights", None
+    from .imbalance import get_strategy  # torch: imported only when a run resamples
 
     strategy = get_strategy(config.imbalance, **config.imbalance_options)  # also checks the options
     resampler = strategy if config.imbalance in ("undersample", "oversample") else None

@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .data import FaceDataset
-from .emotions import COLOURS, DISPLAY_NAMES
+from .emotions import DISPLAY_NAMES
 
 
 def class_distribution(ds: FaceDataset) -> go.Figure:
@@ -40,7 +40,3 @@ def sample_mosaic(ds: FaceDataset, per_class: int = 8, seed: int = 0, split: str
         rows.append(row)
         labels.append(cls)
     return np.vstack(rows) if rows else np.zeros((size, size), np.uint8), labels
-
-
-def class_colour(name: str) -> str:
-    return COLOURS.get(name, "#888888")
