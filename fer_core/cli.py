@@ -318,6 +318,70 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_one(predictor, image: str, args: argparse.Namespace) -> dict:
+    """{image, faces...} or {image, error} for one file: one bad image does not stop the rest."""
+    try:
+        result = predictor.predict_photo(image, detect=not args.no_detect, tta=args.tta)
+    except (OSError, ValueError) as exc:
+        return {"image": image, "error": str(exc)}
+    return {"image": image, **result.to_dict()}
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Predictor
+    predictor = Predictor.from_run(args.run, device=args.device)
+    results = [_predict_one(predictor, image, args) for image in args.images]
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0]))
+    for r in results if not args.json else ():
+        if "error" in r:
+            print(f"{r['image']}: error: {r['error']}")
+            continue
+        note = " (no face detected: whole image used)" if r["whole_image"] else ""
+        print(f"{r['image']}: {len(r['faces'])} face(s){note}")
+        for i, face in enumerate(r["faces"], 1):
+            box = face["box"]
+            where = f"box x={box['x']} y={box['y']} w={box['w']} h={box['h']}" if box else "whole image"
+            ranked = sorted(face["probabilities"].items(), key=lambda kv: -kv[1])
+            print(f"  face {i} ({where}): {face['label']} {face['confidence']:.1%}  |  "
+                  + "  ".join(f"{c} {p:.3f}" for c, p in ranked))
+    return 1 if any("error" in r for r in results) else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from .explain import explain_faces, overlay
+    from .faces import find_faces
+    from .predict import Predictor, _read_file
+    predictor = Predictor.from_run(args.run, device=args.device)
+    if not predictor.is_deep:
+        raise ValueError(f"run {predictor.run_id} is a classical baseline ({predictor.arch}); "
+                         "saliency maps need a deep model run")
+    target = None if args.target is None else predictor.class_index(
+        int(args.target) if args.target.isdigit() else args.target)
+    try:
+        search = find_faces(_read_file(Path(args.image)), detect=not args.no_detect)
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
+    faces = np.stack([f.face for f in search.faces])
+    result = explain_faces(predictor.model, predictor.card, faces, method=args.method, target=target)
+    panels = [overlay(face, heat, size=args.size) for face, heat in zip(faces, result.heatmaps)]
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ValueError(f"--out must end in .png or .jpg, got {out.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR)):
+        raise ValueError(f"could not write {out}")
+    note = " (no face detected: whole image used)" if search.whole_image else ""
+    for i, (t, p) in enumerate(zip(result.targets, result.probabilities), 1):
+        print(f"face {i}: {args.method} for {predictor.classes[t]} "
+              f"(predicted {predictor.classes[int(p.argmax())]} {float(p.max()):.1%}){note}")
+    print(out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fer_core",
                                      description="Facial expression recognition workbench (FER2013 and similar).")
@@ -354,6 +418,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(sweep, multi=True)
     sweep.add_argument("--wait", action="store_true", help="wait for every run to finish and print a table")
     sweep.set_defaults(func=cmd_sweep)
+
+    predict = commands.add_parser("predict", help="find faces in images and print class probabilities")
+    predict.add_argument("--run", required=True, metavar="RUN_DIR", help="the run folder whose best model to use")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="photos or 48x48 face crops, any format")
+    predict.add_argument("--tta", default="none", choices=("none", "flip", "ten_crop"),
+                         help="test-time augmentation (ten_crop only for models trained on crops)")
+    predict.add_argument("--no-detect", action="store_true", help="skip face detection: each image is one face")
+    predict.add_argument("--device", default="cpu")
+    predict.add_argument("--json", action="store_true", help="print JSON (an object, or a list for several images)")
+    predict.set_defaults(func=cmd_predict)
+
+    explain = commands.add_parser("explain", help="write a saliency overlay (Grad-CAM and friends) for an image")
+    explain.add_argument("--run", required=True, metavar="RUN_DIR", help="the run folder (a deep model)")
+    explain.add_argument("image", metavar="IMAGE", help="a photo or a 48x48 face crop")
+    explain.add_argument("--method", default="gradcam", help="gradcam, hirescam, gradcam++, xgradcam, layercam, "
+                                                             "eigencam, scorecam (default gradcam)")
+    explain.add_argument("--target", metavar="CLASS", help="class name or index to explain (default: the predicted one)")
+    explain.add_argument("--out", required=True, metavar="FILE.png", help="where to write the overlay")
+    explain.add_argument("--size", type=int, default=192, help="overlay size in pixels per face (default 192)")
+    explain.add_argument("--no-detect", action="store_true", help="skip face detection: the image is one face")
+    explain.add_argument("--device", default="cpu")
+    explain.set_defaults(func=cmd_explain)
 
     runs_cmd = commands.add_parser("runs", help="list runs with status and headline metrics")
     runs_cmd.add_argument("--out", metavar="DIR", help="checkpoints folder (default: checkpoints/)")

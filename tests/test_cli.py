@@ -129,3 +129,63 @@ def test_a_recipe_flag_wins_over_the_recipe_in_a_config_file(tmp_path):
     assert config.arch == "vgg_fer"  # the file's own options still apply over the recipe's
     args = build_parser().parse_args(["train", "--config", str(config_file)])
     assert _config_from_args(args, args.arch, args.imbalance).recipe == "fer2013-best"
+
+
+def face_file(tmp_path, name: str = "face.png") -> Path:
+    from fer_core.data.synthetic import generate_synthetic
+    path = tmp_path / name
+    import cv2
+    cv2.imwrite(str(path), generate_synthetic(40, seed=5).images[0])
+    return path
+
+
+def test_predict_json_gives_faces_and_probabilities_per_image(trained_run, tmp_path):
+    face = face_file(tmp_path)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    result = run_cli("predict", "--run", str(trained_run), str(face), str(bad), "--json")
+    assert result.returncode == 1, result.stderr  # one image failed, the other was still predicted
+    out = json.loads(result.stdout)
+    good, broken = out
+    assert good["image"] == str(face) and good["whole_image"] is True and len(good["faces"]) == 1
+    probs = good["faces"][0]["probabilities"]
+    assert list(probs) == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    assert sum(probs.values()) == pytest.approx(1, abs=1e-3)
+    assert good["faces"][0]["label"] == max(probs, key=probs.get)
+    assert broken["image"] == str(bad) and "error" in broken
+
+
+def test_predict_text_output_and_a_run_without_checkpoint(trained_run, tmp_path):
+    face = face_file(tmp_path)
+    result = run_cli("predict", "--run", str(trained_run), str(face))
+    assert result.returncode == 0, result.stderr
+    assert "1 face(s) (no face detected: whole image used)" in result.stdout
+    empty_run = tmp_path / "empty_run"
+    import shutil
+    shutil.copytree(trained_run, empty_run)
+    (empty_run / "best.pt").unlink()
+    result = run_cli("predict", "--run", str(empty_run), str(face))
+    assert result.returncode == 2
+    assert "cannot predict" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_explain_writes_an_overlay_png(trained_run, tmp_path):
+    import cv2
+    face = face_file(tmp_path)
+    out = tmp_path / "out" / "cam.png"
+    result = run_cli("explain", "--run", str(trained_run), str(face), "--method", "gradcam", "--target", "happy",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(out)
+    assert "gradcam for happy" in result.stdout
+    image = cv2.imread(str(out))
+    assert image is not None and image.shape == (192, 192, 3)
+
+
+def test_explain_refuses_an_unknown_method_and_class(trained_run, tmp_path):
+    face = face_file(tmp_path)
+    out = tmp_path / "cam.png"
+    result = run_cli("explain", "--run", str(trained_run), str(face), "--method", "magic", "--out", str(out))
+    assert result.returncode == 2 and "gradcam" in result.stderr and not out.exists()
+    result = run_cli("explain", "--run", str(trained_run), str(face), "--target", "bored", "--out", str(out))
+    assert result.returncode == 2 and "unknown class 'bored'" in result.stderr

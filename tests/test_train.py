@@ -13,7 +13,7 @@ import torch
 from fer_core import runs, worker
 from fer_core.config import make_config
 from fer_core.evaluation import evaluate_run
-from fer_core.train import load_checkpoint, predict_probabilities, run_training
+from fer_core.train import load_checkpoint, predict_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(arch="simple_cnn", synthetic_size=600, epochs=1, batch_size=32, device="cpu")

@@ -45,6 +45,22 @@ def decode_gray(data: bytes | np.ndarray) -> np.ndarray:
     return _decode_with_pillow(buf.tobytes())
 
 
+def decode_rgb(data: bytes | np.ndarray) -> np.ndarray:
+    """Decode image bytes to an (H, W, 3) RGB uint8 array at full size, EXIF orientation applied.
+
+    The colour twin of `decode_gray` (same size limit, same errors), for showing a photo, e.g. with
+    face boxes drawn on it. Grayscale images come back with three equal channels; alpha is dropped.
+    """
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if buf.size == 0:
+        raise ImageDecodeError("empty file")
+    _check_dimensions(buf)
+    rgb = cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB)  # 8-bit 3-channel whatever the source, EXIF applied
+    if rgb is not None and rgb.ndim == 3 and rgb.size:
+        return rgb
+    return _decode_with_pillow(buf.tobytes(), colour=True)
+
+
 def decode_face(data: bytes | np.ndarray) -> np.ndarray:
     """Decode image bytes straight to a 48x48 grayscale uint8 face."""
     return to_gray_48(decode_gray(data))
@@ -85,7 +101,8 @@ def _check_dimensions(buf: np.ndarray) -> None:
         )
 
 
-def _decode_with_pillow(data: bytes) -> np.ndarray:
+def _decode_with_pillow(data: bytes, colour: bool = False) -> np.ndarray:
+    """Gray (H, W) uint8, or RGB (H, W, 3) uint8 when `colour`, from the first frame."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.seek(0)  # first frame of animated or multi-page images
@@ -93,8 +110,9 @@ def _decode_with_pillow(data: bytes) -> np.ndarray:
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.float32)
                 top = arr.max() if arr.max() > 255 else 255.0
-                return np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
-            return np.asarray(im.convert("L"), dtype=np.uint8)
+                gray = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
+                return np.repeat(gray[:, :, None], 3, axis=2) if colour else gray
+            return np.asarray(im.convert("RGB" if colour else "L"), dtype=np.uint8)
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(f"image is too large to decode safely ({exc})") from None
     except Exception as exc:  # Pillow raises many types for broken files

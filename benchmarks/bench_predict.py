@@ -1,0 +1,95 @@
+"""Inference speed and what test-time augmentation does, for one trained run.
+
+1. Predicts every image of the test split (for the real zip: the 3,589 PublicTest faces) with each
+   test-time augmentation the run supports (none, flip, ten_crop where trained on crops); prints
+   images/s, accuracy and macro-F1 for each. The checkpoint was selected on val; test is only
+   reported here.
+2. Detect + predict on a 1280x720 JPEG with one face (a test face scaled to 220 px, pasted into a
+   cluttered random scene): median ms over --repeats calls, from JPEG bytes to probabilities.
+
+Targets (inference issue): detect + predict on a 1280x720 photo on CPU, median under 150 ms;
+report PublicTest images/s on CPU (and GPU where there is one).
+
+    python benchmarks/bench_predict.py --run RUN_DIR [--data PATH] [--device cpu] [--repeats 30]
+
+A run to measure: `python -m fer_core train --recipe cpu-quick --data ../shared/data/fer2013.zip`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fer_core import runs  # noqa: E402
+from fer_core.config import TrainConfig  # noqa: E402
+from fer_core.data import load_dataset  # noqa: E402
+from fer_core.metrics import macro_f1  # noqa: E402
+from fer_core.predict import Predictor  # noqa: E402
+
+
+def scene_with_one_face(face: np.ndarray, seed: int = 0) -> bytes:
+    """A 1280x720 JPEG: smooth random background with shapes, one face of 220 px pasted in."""
+    rng = np.random.default_rng(seed)
+    scene = cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    for _ in range(25):
+        centre = tuple(int(v) for v in rng.integers(0, (1280, 720)))
+        cv2.circle(scene, centre, int(rng.integers(5, 60)), tuple(int(c) for c in rng.integers(0, 256, 3)), -1)
+    big = cv2.resize(face, (220, 220), interpolation=cv2.INTER_CUBIC)
+    scene[250:470, 530:750] = big[:, :, None]
+    ok, buf = cv2.imencode(".jpg", scene, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return buf.tobytes()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="run folder")
+    parser.add_argument("--data", help="dataset (default: the one the run was trained on)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args()
+
+    predictor = Predictor.from_run(args.run, device=args.device)
+    config = TrainConfig.from_dict(runs.load_run(args.run).config)
+    ds = load_dataset(args.data or config.data, class_set=config.class_set, val_fraction=config.val_fraction,
+                      seed=config.seed, synthetic_size=config.synthetic_size)
+    test = ds.split("test")
+    labels = predictor.check_dataset_classes(test.classes)[test.labels]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, device {args.device}; "
+          f"run {predictor.run_id} ({predictor.arch}, input {predictor.card.augment_config.input_size if predictor.is_deep else 48} px)")
+    print(f"test split of {ds.source}: {len(test)} images")
+
+    predictor.predict_faces(test.images[:64])  # warm-up
+    print(f"{'tta':10} {'images/s':>9} {'accuracy':>9} {'macro-F1':>9}")
+    for tta in predictor.tta_modes():
+        start = time.perf_counter()
+        probs = predictor.predict_faces(test.images, tta=tta)
+        seconds = time.perf_counter() - start
+        pred = probs.argmax(1)
+        print(f"{tta:10} {len(test) / seconds:9.0f} {float((pred == labels).mean()):9.4f} "
+              f"{macro_f1(labels, pred, len(predictor.classes)):9.4f}")
+
+    photo = scene_with_one_face(test.images[0])
+    predictor.predict_photo(photo)  # warm-up (loads the cascade)
+    times, found = [], 0
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        result = predictor.predict_photo(photo)
+        times.append((time.perf_counter() - start) * 1000)
+        found = len(result.faces) if not result.whole_image else 0
+    print(f"detect + predict, 1280x720 JPEG with one face: median {statistics.median(times):.1f} ms "
+          f"(min {min(times):.1f}, max {max(times):.1f}; {found} face(s) found)")
+
+
+if __name__ == "__main__":
+    main()

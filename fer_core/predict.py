@@ -1,0 +1,236 @@
+"""A run's best model -> class probabilities for faces and photos.
+
+`Predictor.from_run(run_dir)` loads everything a checkpoint needs to be used alone: the architecture,
+class names, input size and the exact eval preprocessing (per-face standardisation and the sharpness
+cap from training), safely (`weights_only=True`; classical runs load their own joblib file). Photos
+go through face detection (faces.py) first; 48x48 faces can be given directly.
+
+One Predictor may be shared by several threads (the app caches one per run): every use of the model
+holds `model_lock(model)`, which explain.py takes too while its hooks are attached.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import runs
+from .classical import MODEL_FILE, is_classical
+from .data.dataset import IMAGE_SIZE
+from .emotions import display
+
+_LOCKS: "weakref.WeakKeyDictionary[object, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model) -> threading.RLock:
+    """The lock that serialises every use of one shared model object (prediction and explanation)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
+def as_faces(faces) -> np.ndarray:
+    """Check and return uint8 faces as (N, 48, 48); one (48, 48) face becomes N=1."""
+    faces = np.asarray(faces)
+    if faces.ndim == 2:
+        faces = faces[None]
+    if faces.ndim != 3 or faces.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or faces.dtype != np.uint8:
+        raise ValueError(f"faces must be uint8 arrays of shape (N, {IMAGE_SIZE}, {IMAGE_SIZE}) or "
+                         f"({IMAGE_SIZE}, {IMAGE_SIZE}); got {faces.dtype} {faces.shape}. "
+                         "Use predict_photo for photos of any size")
+    return np.ascontiguousarray(faces)
+
+
+@dataclass
+class FacePrediction:
+    """One face: where it was found (None when the whole image was used), the 48x48 face the model
+    saw, and its class probabilities in `classes` order."""
+
+    box: object | None  # faces.FaceBox
+    face: np.ndarray
+    probabilities: np.ndarray
+    classes: list[str]
+
+    @property
+    def label(self) -> str:
+        return self.classes[int(self.probabilities.argmax())]
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities.max())
+
+    def ranked(self) -> list[tuple[str, float]]:
+        """(class, probability) from most to least likely."""
+        order = np.argsort(-self.probabilities)
+        return [(self.classes[i], float(self.probabilities[i])) for i in order]
+
+    def to_dict(self) -> dict:
+        box = None if self.box is None else {"x": self.box.x, "y": self.box.y, "w": self.box.w, "h": self.box.h}
+        return {"box": box, "label": self.label, "confidence": round(self.confidence, 5),
+                "probabilities": {c: round(float(p), 5) for c, p in zip(self.classes, self.probabilities)}}
+
+
+@dataclass
+class PhotoPrediction:
+    """Every face found in one photo; `whole_image` when none was detected and the whole image
+    was used as one face (FER2013-style crops are already faces)."""
+
+    faces: list[FacePrediction]
+    whole_image: bool
+    image_size: tuple[int, int]  # (width, height)
+
+    def to_dict(self) -> dict:
+        return {"image_size": list(self.image_size), "whole_image": self.whole_image,
+                "faces": [f.to_dict() for f in self.faces]}
+
+
+class Predictor:
+    """A run's best model, ready to predict. Build with `Predictor.from_run(run_dir)`."""
+
+    def __init__(self, run_dir: Path, arch: str, classes: list[str], model=None, card=None, pipeline=None):
+        self.run_dir = Path(run_dir)
+        self.arch = arch
+        self.classes = list(classes)
+        self.model = model        # deep runs: torch module in eval mode
+        self.card = card          # deep runs: train.ModelCard; classical: the model card dict
+        self.pipeline = pipeline  # classical runs: the fitted scikit-learn pipeline
+
+    @classmethod
+    def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu") -> "Predictor":
+        """Load a run's best model; RunError with a readable message when the run cannot predict."""
+        run_dir = Path(run_dir)
+        record = runs.load_run(run_dir)
+        arch = record.config.get("arch", "")
+        try:
+            if is_classical(arch):
+                from .classical import load_classical
+                pipeline, card = load_classical(run_dir)
+                return cls(run_dir, arch, card["class_names"], card=card, pipeline=pipeline)
+            from .train import load_checkpoint, resolve_device
+            model, card, _ = load_checkpoint(run_dir / runs.CHECKPOINT, resolve_device(device))
+        except runs.RunError as exc:
+            error = record.status.get("error")
+            why = f" The run {record.state}: {error}" if error else f" The run is {record.state}."
+            raise runs.RunError(f"Run {run_dir.name} cannot predict: {exc}.{why}") from None
+        return cls(run_dir, card.arch, card.class_names, model=model, card=card)
+
+    # ------------------------------------------------------------ facts
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def is_deep(self) -> bool:
+        return self.model is not None
+
+    @property
+    def display_classes(self) -> list[str]:
+        return [display(c) for c in self.classes]
+
+    def tta_modes(self) -> list[str]:
+        """Test-time augmentations this model supports: ten-crop only where it was trained on crops."""
+        if not self.is_deep:
+            return ["none"]
+        return ["none", "flip"] + (["ten_crop"] if self.card.augment_config.crop_size else [])
+
+    def class_index(self, name_or_index) -> int:
+        """A class given by index, canonical name or display name -> its index in this model's output."""
+        if isinstance(name_or_index, (int, np.integer)) and not isinstance(name_or_index, bool):
+            if 0 <= name_or_index < len(self.classes):
+                return int(name_or_index)
+        else:
+            lookup = {c.lower(): i for i, c in enumerate(self.classes)}
+            lookup.update({display(c).lower(): i for i, c in enumerate(self.classes)})
+            key = str(name_or_index).strip().lower()
+            if key in lookup:
+                return lookup[key]
+        raise ValueError(f"unknown class {name_or_index!r} for run {self.run_id}; "
+                         f"it knows {', '.join(self.classes)} (or an index 0-{len(self.classes) - 1})")
+
+    def check_dataset_classes(self, data_classes) -> np.ndarray:
+        """Map a dataset's label indices to this model's outputs; ValueError when the dataset has
+        classes this model was not trained on (e.g. a no-disgust run shown 7-class data)."""
+        from .evaluation import _align_classes
+        return _align_classes(self.classes, tuple(data_classes))
+
+    # ------------------------------------------------------------ prediction
+
+    def predict_faces(self, faces, tta: str = "none", batch_size: int = 256) -> np.ndarray:
+        """Probabilities (N, C) for uint8 faces (N, 48, 48), averaged over test-time views."""
+        faces = as_faces(faces)
+        if tta not in self.tta_modes():
+            raise ValueError(f"test-time augmentation {tta!r} is not available for run {self.run_id}; "
+                             f"valid: {', '.join(self.tta_modes())}")
+        if not self.is_deep:
+            from .classical import predict_proba_classical
+            return predict_proba_classical(self.pipeline, faces).astype(np.float32)
+        import torch
+        from .train import predict_probabilities
+        with model_lock(self.model):
+            probs = predict_probabilities(self.model, torch.from_numpy(faces).unsqueeze(1),
+                                          self.card.augment_config, batch_size=batch_size, tta=tta)
+        return probs.float().cpu().numpy()
+
+    def predict_photo(self, image, detect: bool = True, tta: str = "none", detector: str | None = None) -> PhotoPrediction:
+        """Find the faces in a photo (bytes, a path or an array of any size, colour or gray), then
+        predict each. With detect=False, or when no face is found, the whole image is one face."""
+        from .faces import find_faces
+        if isinstance(image, (str, os.PathLike)):
+            image = _read_file(Path(image))
+        options = {"detector": detector} if detector else {}
+        search = find_faces(image, detect=detect, **options)
+        faces = np.stack([f.face for f in search.faces])
+        probs = self.predict_faces(faces, tta=tta)
+        results = [FacePrediction(f.box, f.face, p, self.classes) for f, p in zip(search.faces, probs)]
+        return PhotoPrediction(results, search.whole_image, search.image_size)
+
+
+def _read_file(path: Path) -> bytes:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    return path.read_bytes()
+
+
+def checkpoint_stamp(run_dir: str | os.PathLike) -> float:
+    """Modification time of the run's model file (0 when absent): a cache key that changes when a
+    running job saves a better checkpoint."""
+    for name in (runs.CHECKPOINT, MODEL_FILE):
+        path = Path(run_dir) / name
+        if path.exists():
+            return path.stat().st_mtime
+    return 0.0
+
+
+def usable_runs(root: str | os.PathLike | None = None, deep_only: bool = False) -> list:
+    """Runs that have a model to predict with (completed first, newest first within each group)."""
+    found = []
+    for record in runs.list_runs(root):
+        deep = record.has_checkpoint
+        if deep or (not deep_only and (record.run_dir / MODEL_FILE).exists()):
+            found.append(record)
+    return sorted(found, key=lambda r: (r.state != "completed", -(r.status.get("finished_at") or 0)))
+
+
+def best_run(root: str | os.PathLike | None = None):
+    """The completed run with a usable model and the best validation score, or None.
+
+    Chosen on validation accuracy (never test), like every other model choice in this tool."""
+    candidates = []
+    for record in runs.list_runs(root):
+        if record.state != "completed":
+            continue
+        usable = record.has_checkpoint or (record.run_dir / MODEL_FILE).exists()
+        score = record.summary().get("best_val_acc")
+        if usable and score is not None:
+            candidates.append((float(score), record.status.get("finished_at") or 0, record))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c[0], c[1]))[2]
