@@ -1,15 +1,29 @@
-"""Home: what the tool does and the active dataset."""
+"""Home: what the tool does, the training device and runs, and the active dataset (path or upload)."""
 import pandas as pd
 import streamlit as st
 
-from fer_core.app_state import SYNTHETIC, DatasetChoice, load_choice
+from fer_core.app_state import SYNTHETIC, DatasetChoice
 from fer_core.emotions import CLASS_SETS
-from fer_core.figures import class_distribution
+from fer_core.figures.dataset import class_distribution
+from fer_core.jobs import active_runs
+from fer_core.runs import list_runs
+from fer_core.system_info import device_info
+from fer_core.uploads import UploadError, save_uploaded_dataset
+from pages.common import cached_dataset, dataset_label, set_active_choice
+
+PAGES = [
+    ("pages/dataset.py", "Dataset", "🗂️", "the faces, class balance, duplicates and leaks between splits"),
+    ("pages/train.py", "Train", "🏋️", "train a model with a class-imbalance strategy, in the background"),
+    ("pages/runs.py", "Runs", "📊", "follow training, compare runs, read confusion matrices and per-class scores"),
+    ("pages/explain.py", "Explain", "🔍", "see which parts of a face a model looks at (Grad-CAM and friends)"),
+    ("pages/demo.py", "Demo", "🎭", "try a trained model on your own photo"),
+]
 
 
-@st.cache_data(show_spinner="Reading the dataset (decoded once, then cached)…")
-def cached_dataset(path: str, class_set: str):
-    return load_choice(DatasetChoice(path, class_set))
+@st.cache_resource(show_spinner="Asking torch which devices it can use…")
+def cached_device_info():
+    """The device does not change while the server runs: ask torch once (in a subprocess)."""
+    return device_info()
 
 
 st.title("😄 Facial expression recognition workbench")
@@ -18,10 +32,53 @@ st.markdown(
     "compare runs and look at what the models attend to. Out of the box it uses a built-in "
     "**synthetic** dataset, so everything works with no download and no GPU."
 )
+for page, label, icon, what in PAGES:
+    st.page_link(page, label=f"**{label}**: {what}", icon=icon)
 
+# ---------------------------------------------------------------- device and runs
+device = cached_device_info()
+runs = list_runs()
+active = active_runs()
+n_running = sum(r.state == "running" for r in active)
+device_col, runs_col, active_col = st.columns([3, 1, 1])
+device_col.metric("training device", device.headline, help="What `device: auto` trains on.")
+device_col.caption(device.describe())
+runs_col.metric("runs", len(runs))
+active_col.metric("running / queued", f"{n_running} / {len(active) - n_running}")
+if device.error:
+    st.warning(f"Could not ask torch about GPUs ({device.error}); training will try the CPU.")
+
+# ---------------------------------------------------------------- choosing the dataset
+st.header("Dataset")
 if "home_dataset_path" not in st.session_state:
     st.session_state.home_dataset_path = SYNTHETIC
-with st.form("home_dataset_form"):
+form_col, upload_col = st.columns(2)
+
+# The uploader comes first in the script so a stored upload can fill in the path box below
+# (a widget's state can only be set before the widget is drawn in a run).
+with upload_col:
+    upload = st.file_uploader(
+        "…or upload a zip of class folders", type=["zip"], key="home_upload",
+        help="A .zip with one folder per emotion (happy/001.jpg, sad/…), optionally under train/ and "
+             f"test/. Up to {st.get_option('server.maxUploadSize')} MB; give bigger datasets by path.")
+    saved = st.session_state.get("home_upload_saved")  # (file_id, stored path or None, error or None)
+    if upload is not None and (saved is None or saved[0] != upload.file_id):
+        with st.spinner(f"Checking {upload.name}…"):
+            try:
+                stored = save_uploaded_dataset(upload.getvalue(), upload.name)
+                saved = (upload.file_id, str(stored), None)
+                st.session_state.home_dataset_path = str(stored)
+                set_active_choice(DatasetChoice(str(stored), st.session_state.get("home_class_set", "all")))
+            except UploadError as exc:
+                saved = (upload.file_id, None, str(exc))
+        st.session_state.home_upload_saved = saved
+    if upload is not None and saved:
+        if saved[2]:
+            st.error(saved[2])
+        else:
+            st.success(f"{upload.name} is stored as {saved[1]} and is now the active dataset.")
+
+with form_col, st.form("home_dataset_form"):
     path = st.text_input("Dataset", key="home_dataset_path",
                          help="'synthetic' for the built-in faces, or a path to a FER2013 zip / folder, "
                               "fer2013.csv, or a zip/folder of class subfolders")
@@ -33,9 +90,9 @@ ds, error = cached_dataset(path.strip() or SYNTHETIC, class_set)
 if error:
     st.error(error)
     st.stop()
+set_active_choice(DatasetChoice(path.strip() or SYNTHETIC, class_set))
 
-label = "🧪 SYNTHETIC faces (built-in, generated)" if ds.is_synthetic else f"📁 {ds.source}"
-st.subheader(f"Active dataset: {label}")
+st.subheader(f"Active dataset: {dataset_label(ds)}")
 counts = ds.counts()
 cols = st.columns(len(counts) + 1)
 cols[0].metric("images", f"{len(ds):,}")

@@ -216,3 +216,10 @@ def test_raw_pixels_are_not_enough_for_a_linear_model(small_set):
     with threadpool_limits(1):
         clf = LogisticRegression(max_iter=500).fit(x[train], ds.labels[train])
     assert clf.score(x[test], ds.labels[test]) < 0.85
+
+
+@pytest.mark.parametrize("n", [21, 100, 2000])
+def test_train_size_matches_the_generated_train_split(n):
+    from fer_core.data.synthetic import train_size
+    ds = generate_synthetic(n, seed=1)
+    assert train_size(n) == int((ds.splits == SPLITS.index("train")).sum())

@@ -387,24 +387,35 @@ def _light_and_noise(images: np.ndarray, p: dict[str, np.ndarray], rng: np.rando
 
 # --- splits and checks ------------------------------------------------------------------------
 
+def _held_out_counts(n_c: int, test_fraction: float, val_fraction: float) -> tuple[int, int]:
+    """(test, val) images for a class of n_c: a non-zero fraction gives at least one image, and
+    train always keeps at least one."""
+    n_test = max(1, int(np.floor(test_fraction * n_c + 0.5))) if test_fraction > 0 else 0
+    n_val = max(1, int(np.floor(val_fraction * n_c + 0.5))) if val_fraction > 0 else 0
+    while n_c - n_test - n_val < 1:  # shrink the larger held-out split, never below one
+        if n_test >= n_val and n_test > (1 if test_fraction > 0 else 0):
+            n_test -= 1
+        elif n_val > (1 if val_fraction > 0 else 0):
+            n_val -= 1
+        else:
+            break
+    return n_test, n_val
+
+
+def train_size(n: int, test_fraction: float = 0.15, val_fraction: float = 0.1) -> int:
+    """How many of `n` synthetic faces land in the train split (without drawing them)."""
+    _check_size(n)
+    return int(sum(n_c - sum(_held_out_counts(int(n_c), test_fraction, val_fraction)) for n_c in class_counts(n)))
+
+
 def _stratified_splits(labels: np.ndarray, rng: np.random.Generator, test_fraction: float,
                        val_fraction: float) -> np.ndarray:
     """Split codes (indices into SPLITS), stratified per class: each class is shuffled, then its
-    first images go to test, the next to val, the rest to train. A non-zero fraction gives every
-    class at least one image in that split, and train always keeps at least one."""
+    first images go to test, the next to val, the rest to train (counts from _held_out_counts)."""
     splits = np.full(len(labels), SPLITS.index("train"), dtype=np.int8)
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        n_c = len(idx)
-        n_test = max(1, int(np.floor(test_fraction * n_c + 0.5))) if test_fraction > 0 else 0
-        n_val = max(1, int(np.floor(val_fraction * n_c + 0.5))) if val_fraction > 0 else 0
-        while n_c - n_test - n_val < 1:  # shrink the larger held-out split, never below one
-            if n_test >= n_val and n_test > (1 if test_fraction > 0 else 0):
-                n_test -= 1
-            elif n_val > (1 if val_fraction > 0 else 0):
-                n_val -= 1
-            else:
-                break
+        n_test, n_val = _held_out_counts(len(idx), test_fraction, val_fraction)
         splits[idx[:n_test]] = SPLITS.index("test")
         splits[idx[n_test:n_test + n_val]] = SPLITS.index("val")
     return splits

@@ -1,0 +1,50 @@
+"""Live training curves for one run: loss and accuracy per epoch, drawn while the run is going."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TRAIN, VAL, F1 = "#1f77b4", "#ff7f0e", "#2ca02c"
+# (metrics.csv column, legend name, panel, colour, dash) in drawing order; panel 1 = loss, 2 = accuracy
+CURVES = (
+    ("train_loss", "train loss", 1, TRAIN, "solid"),
+    ("val_loss", "val loss", 1, VAL, "solid"),
+    ("train_acc", "train accuracy", 2, TRAIN, "solid"),
+    ("val_acc", "val accuracy", 2, VAL, "solid"),
+    ("val_macro_f1", "val macro-F1", 2, F1, "dash"),
+)
+
+
+def training_curves(metrics: list[dict], epochs: int | None = None, title: str | None = None,
+                    best_epoch: int | None = None) -> go.Figure:
+    """Two panels side by side: train/val loss, and train/val accuracy with val macro-F1, per epoch.
+
+    `metrics` are metrics.csv rows (runs.read_metrics); missing values (None) leave gaps. `epochs`,
+    the planned number of epochs, fixes the x axis so a live run's curve grows into its frame;
+    `best_epoch`, if given, is marked with a dotted line. Accuracy is drawn on a fixed 0-1 axis.
+    """
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.1)
+    rows = [m for m in metrics if m.get("epoch") is not None]
+    xs = [m["epoch"] for m in rows]
+    for column, name, panel, colour, dash in CURVES:
+        ys = [m.get(column) for m in rows]
+        if not any(y is not None for y in ys):
+            continue  # a column with no value yet (or ever, e.g. lr for a classical run) gets no trace
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, name=name, mode="lines+markers", connectgaps=False,
+            line=dict(color=colour, dash=dash),
+            hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.4f}}<extra></extra>",
+        ), row=1, col=panel)
+    last = max([epochs or 0, *xs, 1])
+    for panel in (1, 2):
+        fig.update_xaxes(title_text="epoch", range=[0.5, last + 0.5], dtick=max(1, round(last / 10)),
+                         row=1, col=panel)
+        if best_epoch is not None:
+            fig.add_vline(x=best_epoch, line=dict(color="grey", dash="dot"), row=1, col=panel)
+    fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], row=1, col=2)
+    fig.update_layout(height=300, margin=dict(t=50 if title else 30, b=10, l=10, r=10),
+                      legend=dict(orientation="h", y=-0.25), title=title)
+    return fig

@@ -1,0 +1,77 @@
+"""UI glue shared by the pages: the active dataset and cached loaders. No logic beyond caching;
+everything it calls lives in fer_core."""
+from __future__ import annotations
+
+import streamlit as st
+
+from fer_core.app_state import DatasetChoice, load_choice
+
+DATASET_KEY = "active_dataset"  # a DatasetChoice in st.session_state, set on Home
+ENTRY_KEY = "_ran_through_app"    # set by streamlit_app.py on every run
+START_PAGE_KEY = "_start_page"    # the page a deep link asked for, before navigation existed
+
+
+def require_app_navigation(page_path: str) -> None:
+    """Send a page that runs on its own back through streamlit_app.py, keeping the user's target.
+
+    Streamlit treats a `pages/` folder as an old-style multipage app until some session has run
+    st.navigation; a deep link (e.g. /runs) as the first request after the server starts would
+    otherwise show this page without the app's navigation and layout.
+    """
+    if not st.session_state.get(ENTRY_KEY):
+        st.session_state[START_PAGE_KEY] = page_path
+        st.switch_page("streamlit_app.py")
+
+
+@st.cache_data(show_spinner="Reading the dataset (decoded once, then cached)…", max_entries=4)
+def cached_dataset(path: str, class_set: str):
+    """(FaceDataset, None) or (None, message), cached per source and class set."""
+    return load_choice(DatasetChoice(path, class_set))
+
+
+def active_choice() -> DatasetChoice:
+    """The dataset chosen on Home; the built-in synthetic faces until one is chosen."""
+    return st.session_state.get(DATASET_KEY) or DatasetChoice()
+
+
+def set_active_choice(choice: DatasetChoice) -> None:
+    st.session_state[DATASET_KEY] = choice
+
+
+def active_dataset():
+    """(dataset, None) or (None, message) for the active choice."""
+    choice = active_choice()
+    return cached_dataset(choice.path.strip() or "synthetic", choice.class_set)
+
+
+def dataset_label(ds) -> str:
+    """How the pages name a dataset: synthetic data is always labelled as such."""
+    return "🧪 SYNTHETIC faces (built-in, generated)" if ds.is_synthetic else f"📁 {ds.source}"
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def _cached_predictor(run_dir: str, stamp: float):
+    from fer_core.predict import Predictor
+    return Predictor.from_run(run_dir)
+
+
+def load_predictor(run_dir):
+    """(Predictor, None) or (None, message). One model object per run and checkpoint version is
+    shared by every session (fer_core serialises its use)."""
+    from fer_core.predict import checkpoint_stamp
+    from fer_core.runs import RunError
+    try:
+        return _cached_predictor(str(run_dir), checkpoint_stamp(run_dir)), None
+    except (RunError, OSError, ValueError) as exc:
+        return None, str(exc)
+
+
+def uploaded_bytes(upload) -> tuple[bytes | None, str | None]:
+    """(bytes, None) for an uploaded image that passes the type and size checks, else (None, message)."""
+    from fer_core.uploads import UploadError, check_image_upload
+    data = upload.getvalue()
+    try:
+        check_image_upload(data, upload.name)
+    except UploadError as exc:
+        return None, str(exc)
+    return data, None
