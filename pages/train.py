@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from fer_core import paths
+from fer_core import job_status, paths
 from fer_core import train_form as tf
 from fer_core.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
 from fer_core.runs import RunError
@@ -199,7 +199,7 @@ if st.button("🚀 Launch", type="primary", key="train_launch"):
 # ---------------------------------------------------------------- live progress and the job list
 def _cancel(run_dir) -> None:
     """Cancel button callback: runs before the panel redraws, so the panel shows the outcome."""
-    st.session_state.train_cancel_message = tf.cancel_run(run_dir)
+    st.session_state.train_cancel_message = job_status.cancel_run(run_dir)
 
 
 @st.fragment(run_every=2)
@@ -209,7 +209,7 @@ def live_panel() -> None:
     st.subheader("Active runs")
     if message := st.session_state.pop("train_cancel_message", None):
         st.info(message)
-    active = tf.live_runs(root)
+    active = job_status.live_runs(root)
     if not active:
         st.caption("No run is queued or running.")
     for live in active:
@@ -229,7 +229,7 @@ def live_panel() -> None:
                 st.plotly_chart(live.figure, width="stretch", key=f"train_curves_{p.run_id}")
 
     st.subheader("Recent runs")
-    jobs = tf.recent_jobs(root)
+    jobs = job_status.recent_jobs(root)
     if not jobs:
         st.caption("No runs yet.")
         return

@@ -1,4 +1,4 @@
-"""The Train page through streamlit.testing.v1.AppTest (the live fragment's body is tested in test_train_form)."""
+"""The Train page through streamlit.testing.v1.AppTest (the live fragment's body is tested in test_job_status)."""
 from __future__ import annotations
 
 import os
