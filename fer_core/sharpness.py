@@ -18,6 +18,15 @@ if TYPE_CHECKING:  # torch is imported where batches are processed, so the data 
 _LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 # Gaussian blur strengths tried, weakest first (pixels at 48x48).
 SIGMAS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
+# Inputs sharper than this share of the training faces are blurred down to their level.
+TRAIN_PERCENTILE = 95
+
+
+def training_cap(train_images: np.ndarray, percentile: float = TRAIN_PERCENTILE) -> float:
+    """The sharpness cap for a model: the given percentile of its training faces' sharpness."""
+    if len(train_images) == 0:
+        raise ValueError("cannot compute a sharpness cap without training images")
+    return float(np.percentile(sharpness_of(train_images), percentile))
 
 
 def laplacian_variance(x: "torch.Tensor") -> "torch.Tensor":
@@ -37,6 +46,24 @@ def sharpness_of(images: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         lap = p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:] - 4 * p[:, 1:-1, 1:-1]
         out.append(lap.reshape(len(lap), -1).var(axis=1, dtype=np.float64))
     return np.concatenate(out) if out else np.empty(0)
+
+
+def limit_sharpness_uint8(images: np.ndarray, max_variance: float) -> np.ndarray:
+    """The numpy twin of `limit_sharpness` for uint8 faces (N,H,W): each face sharper than
+    `max_variance` gets the weakest Gaussian blur (same sigmas, reflected borders) that brings it
+    under the cap, rounded back to uint8. Faces already there are returned unchanged."""
+    import cv2
+    out = np.array(images, copy=True)
+    for i in np.flatnonzero(sharpness_of(images) > max_variance):
+        face = images[i].astype(np.float32)
+        for sigma in SIGMAS:
+            radius = min(max(1, int(round(3 * sigma))), face.shape[-1] - 1)
+            blurred = np.clip(np.rint(cv2.GaussianBlur(face, (2 * radius + 1, 2 * radius + 1), sigma,
+                                                      borderType=cv2.BORDER_REFLECT_101)), 0, 255).astype(np.uint8)
+            if sharpness_of(blurred[None])[0] <= max_variance:
+                break
+        out[i] = blurred  # the strongest blur tried when none reached the cap
+    return out
 
 
 def _gaussian_blur(x: "torch.Tensor", sigma: float) -> "torch.Tensor":

@@ -31,7 +31,7 @@ from .data import FaceDataset
 from .data.prepare import prepare_data
 from .imbalance import class_counts, get_strategy
 from .metrics import classification_report, macro_f1
-from .sharpness import sharpness_of
+from .sharpness import training_cap
 from .models import build_model, get_arch, param_groups, set_backbone_trainable
 
 CHECKPOINT_FORMAT = 1
@@ -326,16 +326,12 @@ def selection_metric(config: TrainConfig) -> str:
     return "val_macro_f1" if config.imbalance != "none" else "val_acc"
 
 
-# Inputs sharper than this share of the training faces are blurred down to their level.
-SHARPNESS_PERCENTILE = 95
-
-
 def _augment_for(config: TrainConfig, train: FaceDataset) -> AugmentConfig:
     """Augmentation and preprocessing for this run; the sharpness cap comes from train alone."""
     size = config.input_size or get_arch(config.arch).native_input_size
     options = {"input_size": size, "per_image_norm": config.per_image_norm}
     if config.match_sharpness:
-        options["max_sharpness"] = float(np.percentile(sharpness_of(train.images), SHARPNESS_PERCENTILE))
+        options["max_sharpness"] = training_cap(train.images)
     return augment_config(config.augment, **{**options, **config.augment_options})
 
 

@@ -5,7 +5,10 @@ import cv2
 import numpy as np
 import torch
 
-from fer_core.sharpness import laplacian_variance, limit_sharpness, sharpness_of
+import pytest
+
+from fer_core.sharpness import (laplacian_variance, limit_sharpness, limit_sharpness_uint8, sharpness_of,
+                                training_cap)
 
 
 def _sharp_faces(n: int = 6) -> np.ndarray:
@@ -30,3 +33,22 @@ def test_limit_sharpness_caps_sharp_images_and_leaves_blurry_ones_alone():
     assert torch.equal(out[6:], already_blurry)  # untouched
     assert not torch.equal(out[:6], sharp)
     assert torch.allclose(out.mean(dim=(1, 2, 3)), torch.cat([sharp, already_blurry]).mean(dim=(1, 2, 3)), atol=0.01)
+
+
+def test_the_uint8_cap_matches_the_torch_cap():
+    sharp = _sharp_faces()
+    already_blurry = np.stack([cv2.GaussianBlur(im, (0, 0), 3.0) for im in sharp])
+    cap = float(sharpness_of(already_blurry).max()) * 1.5
+    out = limit_sharpness_uint8(np.concatenate([sharp, already_blurry]), cap)
+    assert out.dtype == np.uint8 and out.shape == (12, 48, 48)
+    assert (sharpness_of(out) <= cap * 1.05).all()  # rounding to uint8 adds a little back
+    assert np.array_equal(out[6:], already_blurry)  # untouched
+    via_torch = limit_sharpness(torch.from_numpy(sharp).unsqueeze(1).float() / 255, cap)
+    assert np.abs(out[:6].astype(float) - via_torch.squeeze(1).numpy() * 255).max() <= 1.0  # same blur
+
+
+def test_training_cap_is_a_percentile_of_the_training_faces():
+    faces = np.stack([cv2.GaussianBlur(im, (0, 0), s) for im, s in zip(_sharp_faces(5), (0.5, 1, 2, 3, 4))])
+    assert training_cap(faces, 50) == pytest.approx(float(np.median(sharpness_of(faces))))
+    with pytest.raises(ValueError, match="without training images"):
+        training_cap(faces[:0])
