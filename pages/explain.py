@@ -88,6 +88,7 @@ def explain_or_message(pred, faces):
         return None, str(exc)
 
 
+found_faces = []  # the faces of every input, for scoring the methods at the end
 for name, image in inputs:
     st.divider()
     st.subheader(name)
@@ -103,11 +104,21 @@ for name, image in inputs:
         st.image(draw_boxes(image, [f.box for f in search.faces], [str(i + 1) for i in range(len(search.faces))]),
                  caption=f"{len(search.faces)} face(s) found", width=480)
     faces = np.stack([f.face for f in search.faces])
+    found_faces.append(faces)
     with st.spinner(f"Computing {method} maps…"):
         result, problem = explain_or_message(predictor, faces)
     if problem:
         st.error(problem)
         continue
+    scores = faithfulness(predictor.model, predictor.card, faces, result.heatmaps, result.targets, metric="road")
+    other_results = {}  # run folder -> Explanation of these faces by that run's model
+    for other_dir in others:
+        other, other_error = load_predictor(other_dir)
+        other_result, other_problem = (None, other_error) if other_error else explain_or_message(other, faces)
+        if other_problem:
+            st.warning(f"{labels[other_dir]}: {other_problem}")
+        else:
+            other_results[other_dir] = (other, other_result)
     for i, face in enumerate(faces):
         if len(faces) > 1:
             st.markdown(f"**Face {i + 1}**")
@@ -115,24 +126,14 @@ for name, image in inputs:
         cols[0].image(face, caption="face (48×48)", width=192)
         cols[1].image(overlay(face, result.heatmaps[i]), width=192,
                       caption=f"{method} for {display(result.target_names[i])}")
+        cols[1].caption(f"ROAD faithfulness {float(scores[i]):+.3f} (higher is better)")
         cols[2].plotly_chart(probability_bars(predictor.classes, result.probabilities[i]), width="stretch",
                              key=f"explain_bars_{name}_{i}")
-        score = float(faithfulness(predictor.model, predictor.card, face[None], result.heatmaps[i:i + 1],
-                                   result.targets[i:i + 1], metric="road")[0])
-        cols[1].caption(f"ROAD faithfulness {score:+.3f} (higher is better)")
-        for other_dir in others:
-            other, other_error = load_predictor(other_dir)
-            if other_error:
-                st.warning(f"{labels[other_dir]}: {other_error}")
-                continue
-            other_result, other_problem = explain_or_message(other, face[None])
-            if other_problem:
-                st.warning(f"{labels[other_dir]}: {other_problem}")
-                continue
-            guess = other.classes[int(other_result.predicted[0])]
-            st.image(overlay(face, other_result.heatmaps[0]), width=160,
+        for other_dir, (other, other_result) in other_results.items():
+            guess = other.classes[int(other_result.predicted[i])]
+            st.image(overlay(face, other_result.heatmaps[i]), width=160,
                      caption=f"{labels[other_dir]}: predicts {display(guess)} "
-                             f"({float(other_result.probabilities[0].max()):.0%})")
+                             f"({float(other_result.probabilities[i].max()):.0%})")
 
 st.divider()
 st.subheader("How faithful is each method?")
@@ -140,14 +141,9 @@ metric = st.radio("Faithfulness metric", list(FAITHFULNESS_METRICS.names()), hor
                   key="explain_metric", help="Higher is better for both.")
 st.caption(FAITHFULNESS_METRICS.get(metric).description)
 if st.button("Score every method on these faces", key="explain_score_methods"):
-    all_faces = []
-    for _, image in inputs:
-        try:
-            all_faces += [f.face for f in find_faces(image, detect=not isinstance(image, np.ndarray)).faces]
-        except (ImageDecodeError, ValueError):
-            continue
-    if all_faces:
+    if found_faces:
         with st.spinner("Scoring methods (Score-CAM is the slow one)…"):
-            scores = compare_methods(predictor.model, predictor.card, np.stack(all_faces), metric=metric, target=target)
+            scores = compare_methods(predictor.model, predictor.card, np.concatenate(found_faces), metric=metric,
+                                     target=target)
         st.plotly_chart(method_scores(scores, f"{metric} (higher is better)"), width="stretch",
                         key="explain_method_scores")

@@ -74,3 +74,17 @@ def test_a_file_that_is_not_an_image_gives_a_message(run_in_checkpoints):
     at.run()
     assert not at.exception
     assert "notes.png" in at.error[0].value
+
+
+def test_the_same_face_is_explained_by_another_run_side_by_side(run_in_checkpoints):
+    import shutil
+    second = run_in_checkpoints.parent / (run_in_checkpoints.name + "-copy")
+    shutil.copytree(run_in_checkpoints, second)
+    at = explain_page().run()
+    at.selectbox(key="explain_run").set_value(str(run_in_checkpoints)).run()
+    at.multiselect(key="explain_compare").select(str(second))
+    at.file_uploader(key="explain_upload").set_value([("face.png", face_png(), "image/png")])
+    at.run()
+    assert not at.exception, "\n".join(at.exception[0].stack_trace)
+    captions = [c for image in at.image for c in image.captions]
+    assert any(c.startswith(f"{second.name} ·") and ": predicts" in c for c in captions)
