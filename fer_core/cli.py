@@ -354,7 +354,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from .explain import explain_faces, overlay
     from .faces import find_faces
-    from .predict import Predictor, _read_file
+    from .predict import Predictor, read_image_file
     predictor = Predictor.from_run(args.run, device=args.device)
     if not predictor.is_deep:
         raise ValueError(f"run {predictor.run_id} is a classical baseline ({predictor.arch}); "
@@ -362,7 +362,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     target = None if args.target is None else predictor.class_index(
         int(args.target) if args.target.isdigit() else args.target)
     try:
-        search = find_faces(_read_file(Path(args.image)), detect=not args.no_detect)
+        search = find_faces(read_image_file(Path(args.image)), detect=not args.no_detect)
     except OSError as exc:
         raise ValueError(str(exc)) from None
     faces = np.stack([f.face for f in search.faces])

@@ -14,7 +14,7 @@ from .data import load_dataset
 from .metrics import classification_report
 
 
-def _align_classes(model_classes: list[str], data_classes: tuple[str, ...]) -> np.ndarray:
+def align_classes(model_classes: list[str], data_classes: tuple[str, ...]) -> np.ndarray:
     """Index map data label -> model output; refuses when the data has classes the model never learnt."""
     unknown = [c for c in data_classes if c not in model_classes]
     if unknown:
@@ -49,7 +49,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, split: str
         model_classes = card.class_names
         images = torch.from_numpy(np.ascontiguousarray(part.images)).unsqueeze(1)
         probs = predict_probabilities(model, images, card.augment_config, tta=tta).cpu().numpy()
-    to_model = _align_classes(model_classes, part.classes)
+    to_model = align_classes(model_classes, part.classes)
     labels_in_model_space = to_model[part.labels]
     report = classification_report(labels_in_model_space, probs.argmax(1), model_classes)
     return {**report, "split": split, "n": int(len(part)), "tta": tta, "data": ds.source}

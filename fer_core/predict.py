@@ -158,8 +158,8 @@ class Predictor:
     def check_dataset_classes(self, data_classes) -> np.ndarray:
         """Map a dataset's label indices to this model's outputs; ValueError when the dataset has
         classes this model was not trained on (e.g. a no-disgust run shown 7-class data)."""
-        from .evaluation import _align_classes
-        return _align_classes(self.classes, tuple(data_classes))
+        from .evaluation import align_classes
+        return align_classes(self.classes, tuple(data_classes))
 
     # ------------------------------------------------------------ prediction
 
@@ -184,7 +184,7 @@ class Predictor:
         predict each. With detect=False, or when no face is found, the whole image is one face."""
         from .faces import find_faces
         if isinstance(image, (str, os.PathLike)):
-            image = _read_file(Path(image))
+            image = read_image_file(Path(image))
         options = {"detector": detector} if detector else {}
         search = find_faces(image, detect=detect, **options)
         faces = np.stack([f.face for f in search.faces])
@@ -193,7 +193,8 @@ class Predictor:
         return PhotoPrediction(results, search.whole_image, search.image_size)
 
 
-def _read_file(path: Path) -> bytes:
+def read_image_file(path: Path) -> bytes:
+    """The bytes of an image file; FileNotFoundError with a plain message when it is not there."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")
     return path.read_bytes()
@@ -224,12 +225,9 @@ def best_run(root: str | os.PathLike | None = None):
 
     Chosen on validation accuracy (never test), like every other model choice in this tool."""
     candidates = []
-    for record in runs.list_runs(root):
-        if record.state != "completed":
-            continue
-        usable = record.has_checkpoint or (record.run_dir / MODEL_FILE).exists()
+    for record in usable_runs(root):
         score = record.summary().get("best_val_acc")
-        if usable and score is not None:
+        if record.state == "completed" and score is not None:
             candidates.append((float(score), record.status.get("finished_at") or 0, record))
     if not candidates:
         return None

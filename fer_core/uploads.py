@@ -22,8 +22,8 @@ from PIL import Image
 from . import paths
 from .data.dataset import DataError, LoadReport
 from .data.decode import MAX_PIXELS
-from .data.files import FileEntry, _is_junk
-from .data.sources import _plan_images
+from .data.files import FileEntry, is_junk
+from .data.sources import plan_images
 from .runs import atomic_write_bytes
 
 GB = 1024**3
@@ -172,11 +172,11 @@ def _check_layout(files: list[zipfile.ZipInfo], filename: str) -> None:
     entries = []
     for info in files:
         rel = info.filename.replace("\\", "/").lstrip("/")
-        if not _is_junk(rel):
+        if not is_junk(rel):
             entries.append(FileEntry(rel, info.file_size))
     entries.sort(key=lambda e: e.rel)
     try:
-        _plan_images(SimpleNamespace(path=filename, entries=entries), LoadReport())
+        plan_images(SimpleNamespace(path=filename, entries=entries), LoadReport())
     except DataError as exc:
         raise UploadError(str(exc)) from None
 

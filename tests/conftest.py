@@ -140,3 +140,14 @@ def run_in_checkpoints(trained_run, isolated_project_dirs) -> Path:
     target = isolated_project_dirs / "checkpoints" / trained_run.name
     shutil.copytree(trained_run, target)
     return target
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a test module: on a busy shared CPU, two spinning threads run
+    several times slower. Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,20 +16,10 @@ from fer_core.registry import UnknownNameError
 from fer_core.runs import load_run
 from fer_core.train import ModelCard, load_checkpoint
 
-# pytorch_grad_cam's ROAD imputer hands torch tensors to numpy (np.argwhere), which NumPy 2 warns about.
-pytestmark = pytest.mark.filterwarnings("ignore:__array_wrap__ must accept context:DeprecationWarning")
-
 # Grad-CAM must put at least this many times the uniform share of its mass on the expression regions.
 MIN_MASS_RATIO = 1.5
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy shared CPU, two spinning threads run several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_faces(n: int, seed: int = 0) -> np.ndarray:

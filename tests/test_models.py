@@ -14,13 +14,7 @@ NUM_CLASSES = 7
 TRAIN_SIZE = {"resnet50": 64, "resnet101": 64, "vgg16": 64, "densenet169": 64, "convnext_tiny": 64}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy shared CPU, two spinning threads run several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=M.arch_names())

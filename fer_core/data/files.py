@@ -16,7 +16,7 @@ MAX_ARCHIVE_FILES = 500_000
 MAX_ARCHIVE_UNCOMPRESSED = 8 * 1024**3
 
 
-def _is_junk(rel: str) -> bool:
+def is_junk(rel: str) -> bool:
     """Files every layout ignores: macOS resource forks, hidden files, thumbnails caches."""
     parts = PurePosixPath(rel).parts
     return any(p.startswith(".") or p == "__MACOSX" for p in parts) or parts[-1].lower() == "thumbs.db"
@@ -58,7 +58,7 @@ class FileTree:
         self.entries = []
         for info in infos:
             rel = info.filename.replace("\\", "/").lstrip("/")
-            if _is_junk(rel):
+            if is_junk(rel):
                 continue
             self._infos[rel] = info
             self.entries.append(FileEntry(rel, info.file_size))
@@ -70,7 +70,7 @@ class FileTree:
             for name in filenames:
                 full = os.path.join(dirpath, name)
                 rel = os.path.relpath(full, self.path).replace(os.sep, "/")
-                if not _is_junk(rel):
+                if not is_junk(rel):
                     yield FileEntry(rel, os.path.getsize(full))
 
     def read(self, entry: FileEntry) -> bytes:

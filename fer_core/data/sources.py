@@ -78,7 +78,7 @@ def _strip_common_root(rels: list[str]) -> list[str]:
     return rels
 
 
-def _plan_images(tree: FileTree, report: LoadReport) -> tuple[list[tuple[int, str, str, str]], bool]:
+def plan_images(tree: FileTree, report: LoadReport) -> tuple[list[tuple[int, str, str, str]], bool]:
     """Work out (entry index, split, class, id) for each image file from the folder layout,
     and whether the layout has split folders (train/ test/ ...) above the class folders."""
     images = [(i, e.rel) for i, e in enumerate(tree.entries) if _suffix(e.rel) in IMAGE_EXTENSIONS]
@@ -126,7 +126,7 @@ def read_image_tree(path: str | os.PathLike) -> FaceDataset:
     """Read a zip or folder of class subfolders (optionally under train/ val/ test/)."""
     tree = FileTree(path)
     report = LoadReport()
-    plan, split_layout = _plan_images(tree, report)
+    plan, split_layout = plan_images(tree, report)
     images = np.empty((len(plan), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     keep = np.zeros(len(plan), bool)
     for row, (index, _split, _cls, rel) in enumerate(plan):
