@@ -1,0 +1,53 @@
+"""Out-of-the-box check: the Train page's default simple_cnn run on the synthetic faces, on CPU.
+
+Builds the run exactly as the Train page does with its defaults (fer_core.train_form: the
+architecture's CPU starting values and the default synthetic size), queues it as a background
+job, and prints the wall time from Launch to completed and its test accuracy.
+
+Target (dashboard issue): a new user trains a simple_cnn run from the Train page in under 2 minutes
+on CPU.
+
+    python benchmarks/bench_train_page_default.py [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fer_core import runs  # noqa: E402
+from fer_core import train_form as tf  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", help="checkpoints folder for the run (default: a temporary one)")
+    args = parser.parse_args()
+    root = args.out or tempfile.mkdtemp(prefix="fer-bench-page-")
+
+    form = tf.TrainForm(archs=["simple_cnn"], synthetic_size=tf.default_synthetic_size(gpu=False),
+                        **tf.starting_values("simple_cnn", gpu=False))
+    (config,) = tf.build_configs(form)
+    start = time.perf_counter()
+    (run_dir,) = tf.launch([config], root=root)
+    while runs.load_run(run_dir).state in runs.ACTIVE:
+        time.sleep(0.25)
+    wall = time.perf_counter() - start
+    record = runs.load_run(run_dir)
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; run {run_dir}")
+    print(f"settings: {config.synthetic_size} synthetic faces, input {config.input_size}, {config.epochs} epochs, "
+          f"batch {config.batch_size}, {config.num_workers_threads} CPU thread(s)")
+    accuracy = (record.evaluation or {}).get("accuracy")
+    print(f"{record.state} {wall:.1f} s after Launch (target under 120 s)"
+          + (f"; test accuracy {accuracy:.3f}" if accuracy is not None else f"; error: {record.status.get('error')}"))
+
+
+if __name__ == "__main__":
+    main()
