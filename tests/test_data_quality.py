@@ -41,11 +41,20 @@ def test_quality_report_finds_duplicates_leakage_conflicts_and_blanks():
     assert d["example_groups"][0]["cross_split"] is True
 
 
-def test_drop_cross_split_duplicates_removes_only_leaked_train_images():
+def test_drop_cross_split_duplicates_removes_only_leaked_train_and_val_images():
     ds = _dataset_with_duplicates()
     clean, dropped = drop_cross_split_duplicates(ds)
     assert dropped == 1
     assert "i4" not in clean.ids and "i5" in clean.ids and "i0" in clean.ids and "i1" in clean.ids
+    assert quality_report(clean).cross_split_duplicate_groups == 0
+
+
+def test_a_val_copy_of_a_test_image_is_dropped_and_the_test_image_kept():
+    ds = _dataset_with_duplicates()
+    ds.images[16] = ds.images[5]  # i16 (val) = i5 (test) = i4 (train)
+    clean, dropped = drop_cross_split_duplicates(ds)
+    assert dropped == 2
+    assert "i16" not in clean.ids and "i4" not in clean.ids and "i5" in clean.ids
     assert quality_report(clean).cross_split_duplicate_groups == 0
 
 

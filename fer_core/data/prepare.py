@@ -15,7 +15,7 @@ class PreparedData:
     train: FaceDataset
     val: FaceDataset
     test: FaceDataset
-    dropped_leaked: int  # train images removed because a pixel-identical copy is in val or test
+    dropped_leaked: int  # train/val images removed because a pixel-identical copy is in a later split
 
 
 def prepare_data(config: TrainConfig) -> PreparedData:

@@ -109,14 +109,15 @@ def quality_report(ds: FaceDataset, groups: np.ndarray | None = None) -> Quality
 
 
 def drop_cross_split_duplicates(ds: FaceDataset, groups: np.ndarray | None = None) -> tuple[FaceDataset, int]:
-    """Remove train images that also appear (pixel-identical) in val or test: that is leakage.
+    """Remove leakage: train images that also appear (pixel-identical) in val or test, and val images
+    that also appear in test (else checkpoint selection would score on test images). Test is untouched.
 
-    Returns the cleaned dataset and how many train images were dropped.
+    Returns the cleaned dataset and how many images were dropped.
     """
     groups = _groups_of(ds, groups)
-    train = ds.split_mask("train")
-    held_out_groups = np.unique(groups[~train])
-    leaked = train & np.isin(groups, held_out_groups)
+    train, val, test = ds.split_mask("train"), ds.split_mask("val"), ds.split_mask("test")
+    test_groups = np.unique(groups[test])
+    leaked = (train & np.isin(groups, np.unique(groups[~train]))) | (val & np.isin(groups, test_groups))
     return ds.subset(~leaked), int(leaked.sum())
 
 
