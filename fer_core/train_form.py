@@ -38,6 +38,10 @@ _DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
                                 augment="light", input_size=32, num_workers_threads=1),
     ("simple_cnn", "gpu"): dict(epochs=30, batch_size=128, lr=3e-3, optimizer="adamw", scheduler="onecycle",
                                 augment="standard", input_size=48),
+    ("fast_cnn", "cpu"): dict(epochs=6, batch_size=64, lr=3e-3, optimizer="adamw", scheduler="onecycle",
+                              augment="light", input_size=32, num_workers_threads=1),
+    ("fast_cnn", "gpu"): dict(epochs=30, batch_size=128, lr=3e-3, optimizer="adamw", scheduler="onecycle",
+                              augment="standard", input_size=48),
     ("vgg_fer", "cpu"): dict(epochs=5, batch_size=64, lr=1e-3, optimizer="adamw", scheduler="onecycle",
                              augment="light", input_size=40),
     ("vgg_fer", "gpu"): dict(epochs=60, batch_size=128, lr=1e-3, optimizer="adamw", scheduler="cosine",
@@ -171,7 +175,7 @@ def arch_defaults(arch: str, gpu: bool = False) -> dict[str, Any]:
         return {}
     from .models import get_arch
     spec = get_arch(arch)
-    kind = arch if arch in ("simple_cnn", "vgg_fer") else "timm"
+    kind = arch if (arch, "cpu") in _DEFAULTS else "timm"
     values = dict(_DEFAULTS[(kind, "gpu" if gpu else "cpu")])
     values.setdefault("input_size", spec.native_input_size)
     values.setdefault("num_workers_threads", None)  # torch's default: one thread per core

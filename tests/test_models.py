@@ -121,9 +121,9 @@ def test_param_groups_reject_bad_rates():
         M.param_groups(model, lr=1e-3, backbone_lr_scale=-1.0)
 
 
-@pytest.mark.parametrize("name", ["simple_cnn", "vgg_fer"])
-@pytest.mark.parametrize("size", [40, 44, 48])
-def test_scratch_nets_take_40_to_48_px(name, size):
+@pytest.mark.parametrize("name", ["simple_cnn", "vgg_fer", "fast_cnn"])
+@pytest.mark.parametrize("size", [32, 40, 44, 48])
+def test_scratch_nets_take_32_to_48_px(name, size):
     model = M.build_model(name, NUM_CLASSES).eval()
     with torch.no_grad():
         assert model(torch.randn(1, 1, size, size)).shape == (1, NUM_CLASSES)
@@ -132,6 +132,9 @@ def test_scratch_nets_take_40_to_48_px(name, size):
 def test_drop_rate_reaches_the_model():
     simple = M.build_model("simple_cnn", NUM_CLASSES, drop_rate=0.3)
     assert [m.p for m in simple.head.modules() if isinstance(m, nn.Dropout)] == [0.3]
+    fast = M.build_model("fast_cnn", NUM_CLASSES, drop_rate=0.3)
+    assert [m.p for m in fast.head.modules() if isinstance(m, nn.Dropout)] == [0.3]
+    assert not any(isinstance(m, nn.Dropout) for m in M.build_model("fast_cnn", NUM_CLASSES).modules())
     assert M.build_model("resnet18", NUM_CLASSES, drop_rate=0.3).drop_rate == 0.3
 
 

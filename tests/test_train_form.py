@@ -35,7 +35,7 @@ def test_every_architecture_gets_a_valid_config_from_its_defaults(arch):
         assert defaults == {}
     else:
         assert {k: getattr(config, k) for k in defaults} == defaults
-        assert defaults["input_size"] == (32 if arch == "simple_cnn" else 40 if arch == "vgg_fer"
+        assert defaults["input_size"] == (32 if arch in ("simple_cnn", "fast_cnn") else 40 if arch == "vgg_fer"
                                           else get_arch(arch).native_input_size)
 
 
@@ -47,12 +47,12 @@ def test_the_quick_cpu_default_is_small_and_the_gpu_default_is_native_size():
 
 
 def test_form_values_override_the_recipe_which_overrides_the_arch_defaults():
-    form = tf.TrainForm(archs=["simple_cnn"], recipe="cpu-quick", epochs=3, seed=7, device="cpu",
+    form = tf.TrainForm(archs=["simple_cnn"], recipe="fer2013-cpu", epochs=3, seed=7, device="cpu",
                         data="synthetic", synthetic_size=500)
     [config] = tf.build_configs(form)
-    assert config.recipe == "cpu-quick"
+    assert config.recipe == "fer2013-cpu"
     assert config.epochs == 3 and config.seed == 7  # the form's own values
-    assert config.input_size == 24 and config.time_limit_minutes == 10.0  # the recipe's
+    assert config.batch_size == 128 and config.ema_decay == 0.99 and config.time_limit_minutes == 10.0  # the recipe's
     assert config.synthetic_size == 500 and config.data is None
 
 
@@ -68,7 +68,7 @@ def test_per_architecture_rows_show_what_each_run_starts_from():
     rows = tf.defaults_table(["simple_cnn", "pca_rf", "resnet18"], gpu=False)
     assert [r["architecture"] for r in rows] == ["simple_cnn", "resnet18"]
     assert [r["input_size"] for r in rows] == [32, 112]
-    assert tf.defaults_table(["simple_cnn"], recipe="cpu-quick")[0]["input_size"] == 24
+    assert tf.defaults_table(["simple_cnn"], recipe="fer2013-cpu")[0]["batch_size"] == 128
 
 
 def test_a_real_dataset_path_goes_into_the_config_and_synthetic_size_does_not(kaggle_zip):
