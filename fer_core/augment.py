@@ -25,10 +25,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from .config import TTA_MODES
 from .sharpness import limit_sharpness
 
 PADDING_MODES = ("reflection", "border", "zeros")
-TTA_MODES = ("none", "flip", "ten_crop")
+# flip_shift: each face and its mirror, as they are and moved by this many input pixels diagonally each way.
+TTA_SHIFT = 1
 # ten_crop without a training crop size takes crops of this fraction of the image (42 of 48):
 # a zoom the default scale range already covers in training.
 TEN_CROP_FRACTION = 0.875
@@ -284,16 +287,22 @@ def prepare_eval(batch: torch.Tensor, cfg: AugmentConfig, device=None) -> torch.
 
 def tta_views(batch: torch.Tensor, cfg: AugmentConfig, mode: str = "flip", device=None) -> torch.Tensor:
     """Test-time views, (V,B,1,S,S): "none" V=1 (prepare_eval), "flip" V=2 (plus its mirror),
-    "ten_crop" V=10 (corner crops top-left, top-right, bottom-left, bottom-right, then center,
+    "flip_shift" V=6 (those two, and both moved TTA_SHIFT pixels up-left and down-right, borders
+    reflected: airbench's test-time views), "ten_crop" V=10 (corner crops top-left, top-right, bottom-left, bottom-right, then center,
     followed by the mirrors of those five, like torchvision's TenCrop). ten_crop's crop is
     cfg.crop_size, or TEN_CROP_FRACTION of the image when training used no crops."""
     if mode not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation mode {mode!r}; valid: {', '.join(TTA_MODES)}")
     if mode == "none":
         return prepare_eval(batch, cfg, device).unsqueeze(0)
-    if mode == "flip":
+    if mode in ("flip", "flip_shift"):
         view = prepare_eval(batch, cfg, device)
-        return torch.stack([view, view.flip(-1)])
+        views = [view]
+        if mode == "flip_shift":
+            size, k = view.shape[-1], TTA_SHIFT
+            padded = F.pad(view, (k, k, k, k), mode="reflect")
+            views += [padded[..., k + d:k + d + size, k + d:k + d + size] for d in (-k, k)]
+        return torch.stack(views + [v.flip(-1) for v in views])
     x = _load(batch, cfg, device)
     size = x.shape[-1]
     crop = _check_crop(cfg, size) if cfg.crop_size else round(TEN_CROP_FRACTION * size)

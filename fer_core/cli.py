@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .data import DataError
 from .runs import RunError
+from .config import TTA_MODES
 from .emotions import CLASS_SETS
 
 
@@ -104,12 +105,14 @@ def _add_train_options(p: argparse.ArgumentParser, multi: bool = False) -> None:
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after this many epochs without a better val score")
     p.add_argument("--select-metric", choices=SELECT_METRICS, help="val metric that picks the best epoch")
     p.add_argument("--grad-clip", type=float, metavar="NORM")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="keep a moving average of the weights (decay per step, e.g. 0.998) and use it for val and test")
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--focal-gamma", type=float, help="focal loss gamma (imbalance 'focal')")
     p.add_argument("--input-size", type=int, help="model input size (default: the architecture's native size)")
     p.add_argument("--crop-size", type=int, help="train on random crops of this size, evaluate on the centre crop")
     p.add_argument("--augment", help="augmentation preset: none, light, standard, strong")
-    p.add_argument("--tta", choices=("none", "flip", "ten_crop"), help="test-time augmentation for the final evaluation")
+    p.add_argument("--tta", choices=TTA_MODES, help="test-time augmentation for the final evaluation")
     p.add_argument("--pretrained", nargs="?", const=True, metavar="WEIGHTS_FILE",
                    help="ImageNet weights through timm (downloads once), or a local weights file")
     p.add_argument("--transfer", choices=TRANSFER_MODES, help="scratch, frozen backbone, or finetune")
@@ -139,7 +142,7 @@ def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str
         "data": args.data, "arch": arch, "imbalance": imbalance, "epochs": args.epochs, "batch_size": args.batch_size,
         "lr": args.lr, "weight_decay": args.weight_decay, "optimizer": args.optimizer, "scheduler": args.scheduler,
         "warmup_epochs": args.warmup_epochs, "early_stopping": args.early_stopping, "select_metric": args.select_metric,
-        "grad_clip": args.grad_clip, "label_smoothing": args.label_smoothing, "input_size": args.input_size,
+        "grad_clip": args.grad_clip, "ema_decay": args.ema, "label_smoothing": args.label_smoothing, "input_size": args.input_size,
         "augment": args.augment, "tta": args.tta, "pretrained": args.pretrained, "transfer": args.transfer,
         "unfreeze_epoch": args.unfreeze_epoch, "backbone_lr_scale": args.backbone_lr_scale,
         "class_set": args.class_set, "val_fraction": args.val_fraction, "synthetic_size": args.synthetic_size,
@@ -409,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", metavar="PATH", help="dataset (default: the one the run was trained on)")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--class-set", choices=list(CLASS_SETS), help="default: the run's own")
-    evaluate.add_argument("--tta", default="none", choices=("none", "flip", "ten_crop"))
+    evaluate.add_argument("--tta", default="none", choices=TTA_MODES)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -422,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="find faces in images and print class probabilities")
     predict.add_argument("--run", required=True, metavar="RUN_DIR", help="the run folder whose best model to use")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="photos or 48x48 face crops, any format")
-    predict.add_argument("--tta", default="none", choices=("none", "flip", "ten_crop"),
+    predict.add_argument("--tta", default="none", choices=TTA_MODES,
                          help="test-time augmentation (ten_crop only for models trained on crops)")
     predict.add_argument("--no-detect", action="store_true", help="skip face detection: each image is one face")
     predict.add_argument("--device", default="cpu")

@@ -139,7 +139,7 @@ class Predictor:
         """Test-time augmentations this model supports: ten-crop only where it was trained on crops."""
         if not self.is_deep:
             return ["none"]
-        return ["none", "flip"] + (["ten_crop"] if self.card.augment_config.crop_size else [])
+        return ["none", "flip", "flip_shift"] + (["ten_crop"] if self.card.augment_config.crop_size else [])
 
     def class_index(self, name_or_index) -> int:
         """A class given by index, canonical name or display name -> its index in this model's output."""

@@ -35,7 +35,9 @@ STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 CONFIG, STATUS, METRICS, CHECKPOINT = "config.json", "status.json", "metrics.csv", "best.pt"
 EVALUATION, PREDICTIONS, LOG = "evaluation.json", "predictions.csv", "log.txt"
-METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "epoch_seconds")
+# elapsed_seconds: since the run started (data loading included) to the end of this epoch's validation
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "epoch_seconds",
+                  "elapsed_seconds")
 
 
 class RunError(Exception):

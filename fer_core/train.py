@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from timm.utils import ModelEmaV3
 
 from . import runs
 from .augment import AugmentConfig, BatchAugmenter, augment_config, prepare_eval, tta_views
@@ -241,6 +242,7 @@ class EpochContext:
     config: TrainConfig
     device: torch.device
     dist: Distributed = field(default_factory=Distributed)
+    ema: ModelEmaV3 | None = None  # moving average of the weights and BN statistics, updated every step
 
 
 def train_one_epoch(model: nn.Module, ctx: EpochContext, order: torch.Tensor, flips: torch.Tensor | None,
@@ -274,6 +276,8 @@ def train_one_epoch(model: nn.Module, ctx: EpochContext, order: torch.Tensor, fl
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         ctx.optimizer.step()
         ctx.schedule.step_batch()
+        if ctx.ema is not None:
+            ctx.ema.update(unwrap(model), step=ctx.schedule.step)
         loss_sum += loss.detach() * len(idx)
         correct += (logits.argmax(1) == y).sum()
         if on_batch is not None:
@@ -387,8 +391,13 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike, progress: Prog
                                 / config.batch_size)
     optimizer = build_optimizer(model, config)
     schedule = Schedule(optimizer, config, steps_per_epoch)
+    # The decay warms up (about 0.97 after 100 steps, 0.995 after 1,000), so early epochs are not
+    # dominated by the random initial weights; power 3/4 suits runs of thousands of steps, not millions.
+    ema = ModelEmaV3(unwrap(model), decay=config.ema_decay, use_warmup=True, warmup_power=3 / 4) \
+        if config.ema_decay else None
+    eval_model = ema.module if ema is not None else unwrap(model)
     ctx = EpochContext(train_images, train_labels, BatchAugmenter(aug, seed=config.seed + dist.rank), criterion,
-                       optimizer, schedule, config, device, dist)
+                       optimizer, schedule, config, device, dist, ema)
 
     best_score, best_epoch, since_best = -math.inf, 0, 0
     select = selection_metric(config)
@@ -417,14 +426,14 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike, progress: Prog
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "lr": lr_at_start}
         score, stop = 0.0, False
         if dist.is_main:
-            val = evaluate(unwrap(model), val_images, val_labels, aug)
+            val = evaluate(eval_model, val_images, val_labels, aug)
             row.update(val_loss=val["loss"], val_acc=val["acc"], val_macro_f1=val["macro_f1"],
-                       epoch_seconds=time.perf_counter() - epoch_start)
+                       epoch_seconds=time.perf_counter() - epoch_start, elapsed_seconds=time.perf_counter() - started)
             runs.append_metrics(run_dir, row)
             score = row[select]
             if score > best_score:
                 best_score, best_epoch, since_best = score, epoch, 0
-                save_checkpoint(run_dir / runs.CHECKPOINT, model, card, epoch=epoch, select=select, score=score)
+                save_checkpoint(run_dir / runs.CHECKPOINT, eval_model, card, epoch=epoch, select=select, score=score)
             else:
                 since_best += 1
             status(phase="training", epoch=epoch, best_epoch=best_epoch, batch=0)

@@ -148,7 +148,7 @@ def test_erasing_covers_the_expected_area():
     assert abs(erased[hit].mean() - 0.10) < 0.015
 
 
-@pytest.mark.parametrize("mode, views", [("none", 1), ("flip", 2), ("ten_crop", 10)])
+@pytest.mark.parametrize("mode, views", [("none", 1), ("flip", 2), ("flip_shift", 6), ("ten_crop", 10)])
 @pytest.mark.parametrize("input_size, crop_size", [(48, None), (96, 40)])
 def test_tta_view_shapes(mode, views, input_size, crop_size):
     cfg = augment_config("standard", input_size=input_size, crop_size=crop_size)
@@ -168,6 +168,16 @@ def test_ten_crop_has_corners_center_and_their_mirrors():
                                                mode="bilinear", align_corners=False)
     torch.testing.assert_close(views[0], (top_left - cfg.mean) / cfg.std)
     assert len({round(v.sum().item(), 3) for v in views[:5]}) == 5  # five different crops
+
+
+def test_flip_shift_moves_the_face_one_pixel_each_way_and_mirrors_every_view():
+    cfg = dataclasses.replace(OFF, mean=0.0, std=1.0)
+    faces = _faces(2)
+    views = tta_views(faces, cfg, "flip_shift")
+    plain = prepare_eval(faces, cfg)
+    torch.testing.assert_close(views[3:], views[:3].flip(-1))
+    torch.testing.assert_close(views[1][..., 1:, 1:], plain[..., :-1, :-1])  # moved down-right by one
+    torch.testing.assert_close(views[2][..., :-1, :-1], plain[..., 1:, 1:])  # moved up-left by one
 
 
 def test_tta_flip_and_unknown_mode():

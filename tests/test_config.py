@@ -15,8 +15,13 @@ def test_recipe_options_apply_and_flags_override_them():
     assert short.epochs == 2 and short.batch_size == 32 and short.arch == "vgg_fer"
 
 
+def test_cpu_quick_is_the_earlier_name_of_fer2013_cpu():
+    assert RECIPES["cpu-quick"]["options"] == RECIPES["fer2013-cpu"]["options"]
+    assert make_config("cpu-quick").recipe == "cpu-quick" and make_config("cpu-quick").arch == "fast_cnn"
+
+
 def test_unknown_recipe_and_unknown_options_are_refused():
-    with pytest.raises(ValueError, match="unknown recipe .fastest.; valid: fer2013-best, cpu-quick"):
+    with pytest.raises(ValueError, match="unknown recipe .fastest.; valid: fer2013-best, fer2013-cpu, cpu-quick"):
         make_config("fastest")
     with pytest.raises(ValueError, match="unknown config option.*epoch_count"):
         TrainConfig.from_dict({"epoch_count": 3})

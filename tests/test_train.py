@@ -184,3 +184,22 @@ def test_distributed_data_parallel_under_torchrun(tmp_path):
     record = runs.load_run(run_dirs[0])
     assert record.state == "completed" and record.evaluation["n"] > 0
     assert record.config["arch"] == "simple_cnn"
+
+
+def test_weight_averaging_saves_and_scores_the_averaged_model(tmp_path):
+    """With ema_decay, val scores the moving average and best.pt holds it (not the raw weights)."""
+    plain = _execute(tmp_path / "plain", arch="fast_cnn", epochs=2, seed=3)
+    averaged = _execute(tmp_path / "ema", arch="fast_cnn", epochs=2, seed=3, ema_decay=0.9)
+    assert runs.load_run(plain).state == runs.load_run(averaged).state == "completed"
+    a = load_checkpoint(plain / runs.CHECKPOINT)[0].state_dict()
+    b = load_checkpoint(averaged / runs.CHECKPOINT)[0].state_dict()
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+    record = runs.load_run(averaged)
+    best = record.metrics[record.evaluation["best_epoch"] - 1]
+    assert evaluate_run(averaged, split="val")["accuracy"] == pytest.approx(best["val_acc"], abs=1e-6)
+    assert all(m["elapsed_seconds"] >= m["epoch_seconds"] > 0 for m in record.metrics)
+
+
+def test_an_ema_decay_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="ema_decay must be in \\(0, 1\\), got 1.5"):
+        make_config(ema_decay=1.5)
