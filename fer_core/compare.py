@@ -13,6 +13,7 @@ Column names of the runs table (also the CSV export):
 from __future__ import annotations
 
 import io
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,9 @@ from .runs import RunRecord
 
 F1_PREFIX = "f1_"
 PROB_PREFIX = "prob_"
-STRATEGY_COLUMNS = ("model", "strategy", "test_accuracy", "macro_f1", "best_val_score", "val_metric",
-                    "epochs", "best_epoch", "runs", "run_id")
+STRATEGY_COLUMNS = ("model", "strategy", "test_accuracy", "test_accuracy_sd", "macro_f1", "macro_f1_sd",
+                    "best_val_score", "val_metric", "epochs", "best_epoch", "seeds", "runs", "run_id")
+REPEAT_KEYS = ("seed", "device", "num_workers_threads")  # config keys that differ between repeats of one setting
 
 
 class SourceUnavailable(Exception):
@@ -160,19 +162,27 @@ def _best_val(record: RunRecord) -> tuple[float, str]:
     return (max(values) if values else math.nan), metric
 
 
+def _setting(config: dict) -> str:
+    """A run's configuration without what only repeats it (seed) or places it (device, threads):
+    runs with the same setting are repeats of one experiment."""
+    return json.dumps({k: v for k, v in config.items() if k not in REPEAT_KEYS}, sort_keys=True, default=str)
+
+
 def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     """Model x strategy -> test accuracy, macro-F1, best val score, epochs (like seed project 000's table).
 
-    Built from the evaluated runs only, one row per (model, strategy). When several runs share a
-    pair, the row is the run with the best validation score (choosing on test scores would flatter
-    the table); `runs` says how many there were and `run_id` which one is shown.
+    Built from the evaluated runs only, one row per (model, strategy). Runs that differ only in their
+    seed are repeats: a row gives their mean (best_val_score too), the standard deviation (`*_sd`, NaN
+    for one seed) and `seeds`. When a pair was run in several settings, the row is the setting with the best mean
+    validation score (choosing on test scores would flatter the table); `runs` counts every run of
+    the pair and `run_id` is the repeat with the best validation score.
     """
     rows = []
     for r in records:
         if not has_evaluation(r):
             continue
         best_val, metric = _best_val(r)
-        rows.append({"model": r.config.get("arch"), "strategy": strategy_label(r.config),
+        rows.append({"model": r.config.get("arch"), "strategy": strategy_label(r.config), "setting": _setting(r.config),
                      "test_accuracy": r.evaluation.get("accuracy"), "macro_f1": r.evaluation.get("macro_f1"),
                      "best_val_score": best_val, "val_metric": metric, "epochs": len(r.metrics),
                      "best_epoch": r.evaluation.get("best_epoch", r.status.get("best_epoch")), "run_id": r.run_id})
@@ -180,10 +190,37 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
         return pd.DataFrame(columns=list(STRATEGY_COLUMNS))
     df = pd.DataFrame(rows)
     df["runs"] = df.groupby(["model", "strategy"])["run_id"].transform("size")
-    # Stable sort: among equal val scores the first run given (the newest from list_runs) wins.
+    repeats = df.groupby(["model", "strategy", "setting"])
+    df["seeds"] = repeats["run_id"].transform("size")
+    for column in ("test_accuracy", "macro_f1"):
+        df[f"{column}_sd"] = repeats[column].transform("std")  # NaN for a single seed
+        df[column] = repeats[column].transform("mean")
+    df["mean_val"] = repeats["best_val_score"].transform("mean")
+    # Stable sorts: among equal val scores the first run given (the newest from list_runs) wins.
     df = df.sort_values("best_val_score", ascending=False, na_position="last", kind="stable")
+    df = df.sort_values("mean_val", ascending=False, na_position="last", kind="stable")
     df = df.drop_duplicates(["model", "strategy"]).sort_values(["model", "strategy"], kind="stable")
+    df["best_val_score"] = df["mean_val"]
     return df[list(STRATEGY_COLUMNS)].reset_index(drop=True)
+
+
+def strategy_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The strategy table for reading: test accuracy and macro-F1 as 'mean ± sd' text, no sd columns."""
+    shown = table.drop(columns=["test_accuracy_sd", "macro_f1_sd"])
+    shown["test_accuracy"] = [mean_sd_text(m, sd, percent=True)
+                              for m, sd in zip(table["test_accuracy"], table["test_accuracy_sd"])]
+    shown["macro_f1"] = [mean_sd_text(m, sd) for m, sd in zip(table["macro_f1"], table["macro_f1_sd"])]
+    return shown
+
+
+def mean_sd_text(mean: float, sd: float, percent: bool = False) -> str:
+    """'63.2% ± 0.4' for a mean over seeds, or just '63.2%' when there is one seed (sd NaN)."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return ""
+    value = f"{mean:.1%}" if percent else f"{mean:.3f}"
+    if sd is None or math.isnan(sd):
+        return value
+    return f"{value} ± {sd * 100:.1f}" if percent else f"{value} ± {sd:.3f}"
 
 
 # ---------------------------------------------------------------- predictions and confusion matrices

@@ -146,12 +146,13 @@ if not evaluated:
     st.stop()
 
 st.subheader("Strategy table")
-st.caption("Model × class-imbalance strategy on the test split; with several runs per pair, the one with the "
-           "best validation score is shown.")
+st.caption("Model × class-imbalance strategy on the test split. Runs that differ only in their seed are averaged "
+           "(mean ± standard deviation in points, over `seeds` runs); with several settings per pair, the one with the "
+           "best mean validation score is shown.")
 strategies = compare.strategy_table(evaluated)
-st.dataframe(strategies, hide_index=True, key="runs_strategy_table", column_config={
-    "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
-    "macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+st.dataframe(compare.strategy_display(strategies), hide_index=True, key="runs_strategy_table", column_config={
+    "test_accuracy": st.column_config.TextColumn("test accuracy"),
+    "macro_f1": st.column_config.TextColumn("macro-F1"),
     "best_val_score": st.column_config.NumberColumn("best val score", format="%.3f"),
     "val_metric": st.column_config.TextColumn("val metric"),
     "best_epoch": st.column_config.NumberColumn("best epoch", format="%d"),

@@ -47,7 +47,8 @@ def test_the_table_lists_the_run_and_selecting_it_shows_curves_f1_and_confusion_
     assert "f1_happy" in table.columns
     assert chart_keys(at) == ["runs_curves", "runs_f1_bars", f"runs_cm_{run_id}"]
     strategy = next(d.value for d in at.dataframe if "val_metric" in d.value.columns)
-    assert list(strategy[["model", "strategy"]].iloc[0]) == ["simple_cnn", "none"]
+    assert list(strategy[["model", "strategy", "seeds"]].iloc[0]) == ["simple_cnn", "none", 1]
+    assert strategy["test_accuracy"].iloc[0].endswith("%")  # one seed: no "± sd"
 
     at.toggle(key="runs_cm_normalise").set_value(True).run()
     assert not at.exception and f"runs_cm_{run_id}" in chart_keys(at)

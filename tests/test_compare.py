@@ -136,6 +136,28 @@ def test_strategy_table_has_one_row_per_model_and_strategy(records):
     assert compare.strategy_table([]).empty
 
 
+def test_repeats_that_differ_only_in_seed_give_mean_and_sd(trained_run, tmp_path):
+    """Three seeds of one setting become one row with mean ± sd; another setting of the same pair
+    with a better single test score but a worse val score does not replace them."""
+    import json
+    scores = {0: (0.60, 0.50, 0.70), 1: (0.64, 0.54, 0.72), 2: (0.62, 0.52, 0.71), 3: (0.99, 0.99, 0.10)}
+    for seed, (acc, f1, val) in scores.items():
+        run_dir = tmp_path / f"run-{seed}"
+        shutil.copytree(trained_run, run_dir)
+        config = json.loads((run_dir / "config.json").read_text())
+        config.update(seed=seed, device="cpu" if seed else "auto", epochs=config["epochs"] + (seed == 3))
+        (run_dir / "config.json").write_text(json.dumps(config))
+        evaluation = json.loads((run_dir / "evaluation.json").read_text())
+        evaluation.update(accuracy=acc, macro_f1=f1, best_val_score=val)
+        (run_dir / "evaluation.json").write_text(json.dumps(evaluation))
+    row = compare.strategy_table(runs.list_runs(tmp_path)).iloc[0]
+    assert row["seeds"] == 3 and row["runs"] == 4 and row["run_id"] == "run-1"
+    assert row["test_accuracy"] == pytest.approx(0.62) and row["test_accuracy_sd"] == pytest.approx(0.02)
+    assert row["macro_f1"] == pytest.approx(0.52) and row["best_val_score"] == pytest.approx(0.71)
+    assert compare.mean_sd_text(row["test_accuracy"], row["test_accuracy_sd"], percent=True) == "62.0% ± 2.0"
+    assert compare.mean_sd_text(0.5, math.nan) == "0.500"
+
+
 def test_misclassified_selection_returns_exactly_the_images_of_that_pair(records):
     record = next(r for r in records if "focal" in r.run_id)  # 1 epoch: plenty of mistakes
     preds = runs.read_predictions(record.run_dir)
