@@ -12,7 +12,7 @@ report PublicTest images/s on CPU (and GPU where there is one).
 
     python benchmarks/bench_predict.py --run RUN_DIR [--data PATH] [--device cpu] [--repeats 30]
 
-A run to measure: `python -m fer_core train --recipe cpu-quick --data ../shared/data/fer2013.zip`.
+A run to measure: `python -m fer_core train --recipe fer2013-cpu --data ../shared/data/fer2013.zip`.
 """
 from __future__ import annotations
 
