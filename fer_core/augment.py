@@ -27,11 +27,15 @@ import torch
 import torch.nn.functional as F
 
 from .config import TTA_MODES
-from .sharpness import limit_sharpness
 
 PADDING_MODES = ("reflection", "border", "zeros")
 # flip_shift: each face and its mirror, as they are and moved by this many input pixels diagonally each way.
 TTA_SHIFT = 1
+# Models made before 2026-11-26 could blur their inputs to a "sharpness cap" learnt from blurred training
+# faces (a copy of FER2013 whose train images were blurred). Measured on the real data it did not help,
+# so it was removed; such models expect blurred inputs and are refused rather than fed sharp ones.
+RETIRED_SHARPNESS_CAP = ("this model was trained with the sharpness cap (blurred inputs), which was removed on "
+                         "2026-11-26 with the blurred copy of FER2013 it was made for; train the run again")
 # ten_crop without a training crop size takes crops of this fraction of the image (42 of 48):
 # a zoom the default scale range already covers in training.
 TEN_CROP_FRACTION = 0.875
@@ -68,9 +72,6 @@ class AugmentConfig:
     # Standardise each image by its own mean and std (robust to lighting and contrast) instead of
     # the fixed mean/std above.
     per_image_norm: bool = False
-    # Inputs sharper than this (Laplacian variance, 0-255 scale) are blurred down to it first; set
-    # from the training split so that test photos look like what the model learnt (sharpness.py).
-    max_sharpness: float | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
@@ -100,6 +101,9 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "AugmentConfig":
         """The inverse of `to_dict`; unknown keys raise ValueError."""
+        d = dict(d)
+        if d.pop("max_sharpness", None) is not None:
+            raise ValueError(RETIRED_SHARPNESS_CAP)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -186,9 +190,8 @@ def _normalise(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
 
 
 def _load(batch: torch.Tensor, cfg: AugmentConfig, device=None) -> torch.Tensor:
-    """Unit-float images with the sharpness cap applied (the first step of every path)."""
-    x = _to_unit_float(batch, device)
-    return limit_sharpness(x, cfg.max_sharpness) if cfg.max_sharpness is not None else x
+    """Unit-float images on the device (the first step of every path)."""
+    return _to_unit_float(batch, device)
 
 
 # ---------------------------------------------------------------- training

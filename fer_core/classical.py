@@ -63,7 +63,6 @@ from .data import IMAGE_SIZE
 from .data.prepare import prepare_data
 from .metrics import macro_f1
 from .registry import Registry
-from .sharpness import TRAIN_PERCENTILE, limit_sharpness_uint8, training_cap
 
 MODEL_FILE, MODEL_CARD = "model.joblib", "model_card.json"
 CARD_FORMAT = 1
@@ -174,24 +173,6 @@ class HOGFeatures(TransformerMixin, BaseEstimator):
         return out
 
 
-class SharpnessCap(TransformerMixin, BaseEstimator):
-    """uint8 faces -> the same faces, those sharper than the training faces blurred down to them.
-
-    The cap is learnt in fit (a percentile of the training faces' sharpness), so every later input
-    (val, test, webcam photos) is brought to the sharpness the classifier was trained on, exactly as
-    deep runs do (sharpness.py explains why)."""
-
-    def __init__(self, percentile: float = TRAIN_PERCENTILE):
-        self.percentile = percentile
-
-    def fit(self, X, y=None) -> "SharpnessCap":
-        self.max_variance_ = training_cap(_as_faces(X), self.percentile)
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        return limit_sharpness_uint8(_as_faces(X), self.max_variance_)
-
-
 class PixelScaler(TransformerMixin, BaseEstimator):
     """uint8 faces (N, 48, 48) -> pixel rows (N, 2304) float32 in [0, 1]."""
 
@@ -264,16 +245,14 @@ class Baseline:
         return _CLASSIFIERS[self.classifier][2]
 
     def build(self, options: dict | None = None, balanced: bool = False, seed: int = 0,
-              n_jobs: int = -1, match_sharpness: bool = True) -> Pipeline:
+              n_jobs: int = -1) -> Pipeline:
         """The unfitted pipeline: uint8 faces (N, 48, 48) in, class probabilities out.
 
         `balanced` sets class_weight="balanced" where the classifier has one; `n_jobs` is the
-        random forest's worker count (-1: every core); `match_sharpness` blurs inputs sharper than
-        the training faces down to them first (a SharpnessCap step).
+        random forest's worker count (-1: every core).
         """
         o = resolve_options(options)
-        steps = [("sharpness", SharpnessCap())] if match_sharpness else []
-        steps += _FEATURES[self.features][1](o, seed) + _CLASSIFIERS[self.classifier][1](o, balanced, seed, n_jobs)
+        steps = _FEATURES[self.features][1](o, seed) + _CLASSIFIERS[self.classifier][1](o, balanced, seed, n_jobs)
         return Pipeline(steps)
 
 
@@ -419,7 +398,7 @@ def _fit_and_record(config: TrainConfig, run_dir: Path, baseline: Baseline, opti
         fit_kw["sample_weight"] = compute_sample_weight("balanced", y[fit_idx])
 
     pipeline = baseline.build(options, balanced=balanced and not baseline.weights_as_samples, seed=config.seed,
-                              n_jobs=n_jobs, match_sharpness=config.match_sharpness)
+                              n_jobs=n_jobs)
     # Fit the feature steps and the classifier separately (what Pipeline.fit does) to report phases;
     # the slice shares its estimators with `pipeline`, so fitting it fits the pipeline's steps.
     features, classifier = pipeline[:-1], pipeline[-1]
@@ -455,7 +434,6 @@ def _fit_and_record(config: TrainConfig, run_dir: Path, baseline: Baseline, opti
         "options": options, "imbalance": config.imbalance, "seed": config.seed,
         "n_train": int(len(train)), "n_fit": int(len(fit_idx)), "n_dropped_leaked": n_dropped,
         "fit_seconds": round(fit_seconds, 3), "data": ds.source, "sklearn_version": sklearn_version,
-        "max_sharpness": pipeline["sharpness"].max_variance_ if config.match_sharpness else None,
     }
     runs.atomic_write_json(run_dir / MODEL_CARD, card)
 
@@ -476,6 +454,9 @@ def load_classical(run_dir: str | Path) -> tuple[Pipeline, dict]:
     try:
         pipeline = joblib.load(path)
     except Exception as exc:  # a truncated or foreign file can fail in many ways
+        if "SharpnessCap" in str(exc):
+            raise runs.RunError(f"{path} was fitted with the sharpness cap, which was removed on 2026-11-26 with the "
+                                "blurred copy of FER2013 it was made for; train the run again") from None
         raise runs.RunError(f"{path} is unreadable ({type(exc).__name__}: {exc})") from None
     if list(getattr(pipeline, "fer_classes_", ())) != list(card.get("classes", [])):
         raise runs.RunError(f"{path} does not match its model card (class lists differ)")

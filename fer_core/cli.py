@@ -78,7 +78,7 @@ def cmd_data_quality(args: argparse.Namespace) -> int:
           + ", ".join(f"{s} {v:.1f}" for s, v in report.sharpness.items()))
     if report.sharpness_shift > SHARPNESS_SHIFT_WARNING:
         print(f"  WARNING: splits differ {report.sharpness_shift:.0f}x in sharpness; a model trained on the "
-              "blurrier split sees different images at test time (training caps input sharpness by default)")
+              "blurrier split sees different images at test time")
     for g in [g for g in report.groups if g.cross_split][:10]:
         print("  leak: " + ", ".join(f"{i} [{s}, {lab}]" for i, s, lab in zip(g.ids, g.splits, g.labels)))
     return 0

@@ -56,7 +56,6 @@ class TrainConfig:
     augment_options: dict[str, Any] = field(default_factory=dict)   # overrides, e.g. {"crop_size": 40}
     tta: str = "none"                       # test-time augmentation for the final evaluation
     per_image_norm: bool = True             # standardise each face by its own mean/std (lighting)
-    match_sharpness: bool = False           # blur inputs sharper than the training faces down to them
     # run control
     seed: int = 0
     device: str = "auto"                    # auto | cpu | cuda | cuda:N | mps
@@ -71,6 +70,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """Build from a dict, refusing unknown keys (a typo should not silently do nothing)."""
+        d = dict(d)
+        if d.pop("match_sharpness", False):  # retired: configs that had it off still load
+            raise ValueError("match_sharpness (the sharpness cap) was removed on 2026-11-26: it only helped on a "
+                             "blurred copy of FER2013; remove it from the config")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -4,8 +4,8 @@
     panel = overlay(faces[0], result.heatmaps[0])                   # RGB uint8 (192, 192, 3)
     scores = faithfulness(model, card, faces, result.heatmaps, result.targets, metric="road")
 
-Faces go through exactly the eval preprocessing of the checkpoint (`prepare_eval`: sharpness cap,
-center crop, resize, normalisation). The map is computed on the model's input and mapped back onto
+Faces go through exactly the eval preprocessing of the checkpoint (`prepare_eval`: center crop,
+resize, normalisation). The map is computed on the model's input and mapped back onto
 the 48x48 face, so it can be laid over the face the user sees; pixels outside a center crop are 0.
 
 A model object may be shared by threads (the app caches one per run). Every call here holds

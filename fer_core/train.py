@@ -32,7 +32,6 @@ from .data import FaceDataset
 from .data.prepare import prepare_data
 from .imbalance import class_counts, get_strategy
 from .metrics import classification_report, macro_f1
-from .sharpness import training_cap
 from .models import build_model, get_arch, param_groups, set_backbone_trainable
 
 CHECKPOINT_FORMAT = 1
@@ -89,6 +88,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         card = ModelCard.from_dict(blob["card"])
     except Exception as exc:
         raise runs.RunError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    try:
+        card.augment_config  # noqa: B018 (refuses preprocessing this version no longer has)
+    except ValueError as exc:
+        raise runs.RunError(f"{path} cannot be used: {exc}") from None
     model = build_model(card.arch, card.num_classes, in_chans=card.in_chans, drop_rate=card.drop_rate)
     model.load_state_dict(blob["state_dict"])
     return model.to(device).eval(), card, blob.get("info", {})
@@ -330,12 +333,10 @@ def selection_metric(config: TrainConfig) -> str:
     return "val_macro_f1" if config.imbalance != "none" else "val_acc"
 
 
-def _augment_for(config: TrainConfig, train: FaceDataset) -> AugmentConfig:
-    """Augmentation and preprocessing for this run; the sharpness cap comes from train alone."""
+def _augment_for(config: TrainConfig) -> AugmentConfig:
+    """Augmentation and preprocessing for this run."""
     size = config.input_size or get_arch(config.arch).native_input_size
     options = {"input_size": size, "per_image_norm": config.per_image_norm}
-    if config.match_sharpness:
-        options["max_sharpness"] = training_cap(train.images)
     return augment_config(config.augment, **{**options, **config.augment_options})
 
 
@@ -369,7 +370,7 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike, progress: Prog
     if config.batch_size > len(data.train):
         raise ValueError(f"batch_size {config.batch_size} is larger than the training set ({len(data.train)} images)")
     classes = data.dataset.classes
-    aug = _augment_for(config, data.train)
+    aug = _augment_for(config)
     card = ModelCard(arch=config.arch, class_names=list(classes), preprocess=aug.to_dict(),
                      drop_rate=config.drop_rate, trained_on=data.dataset.source, extra={"recipe": config.recipe})
 

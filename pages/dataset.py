@@ -181,8 +181,7 @@ if quality.open:
             col.metric(f"{split}: median sharpness", f"{value:,.1f}", help="variance of the Laplacian (0-255 scale)")
         if report.sharpness_shift > SHARPNESS_SHIFT_WARNING:
             st.warning(f"The splits differ {report.sharpness_shift:.0f}× in median sharpness: a model trained on "
-                       "one sees different-looking images in the other. Training blurs inputs sharper than the "
-                       "training faces down to them by default (the `match_sharpness` option).")
+                       "one sees different-looking images in the other: check how each split was made.")
         st.plotly_chart(figs.sharpness_histogram(ds, cached_sharpness(KEY, ds)), width="stretch",
                         key="dataset_sharpness_chart")
 

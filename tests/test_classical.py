@@ -13,7 +13,6 @@ from fer_core.config import make_config
 from fer_core.data import drop_cross_split_duplicates, load_dataset
 from fer_core.emotions import CANONICAL_CLASSES
 from fer_core.registry import UnknownNameError
-from fer_core.sharpness import sharpness_of
 
 SYNTHETIC_SIZE = 1200
 # Small settings so each run takes a second or two on one core.
@@ -129,10 +128,6 @@ def test_saved_model_reproduces_stored_predictions(completed, synthetic_splits, 
     pipeline, card = load_classical(completed[arch])
     _, test = synthetic_splits
     assert card["arch"] == arch and card["classes"] == list(CANONICAL_CLASSES)
-    # Inputs sharper than the training faces are blurred down to them first, as in deep runs.
-    assert card["max_sharpness"] == pipeline["sharpness"].max_variance_ > 0
-    noise = np.random.default_rng(1).integers(0, 256, (2, 48, 48), dtype=np.uint8)
-    assert (sharpness_of(pipeline["sharpness"].transform(noise)) <= card["max_sharpness"] * 1.05).all()
     assert card["features"]["kind"] == arch.split("_")[0] and card["options"]["svm_components"] == 300
     probs = predict_proba_classical(pipeline, test.images)
     stored = runs.read_predictions(completed[arch])

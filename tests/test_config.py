@@ -40,3 +40,9 @@ def test_the_recipe_runs_end_to_end_on_a_shortened_schedule(tmp_path):
     evaluation = runs.load_run(run_dir).evaluation
     assert evaluation["tta"] == "ten_crop" and "without_tta" in evaluation
     assert set(RECIPES["fer2013-best"]) == {"description", "options"}
+
+
+def test_configs_of_earlier_runs_with_the_retired_sharpness_cap():
+    assert TrainConfig.from_dict({"epochs": 2, "match_sharpness": False}).epochs == 2
+    with pytest.raises(ValueError, match="match_sharpness .* was removed"):
+        TrainConfig.from_dict({"match_sharpness": True})

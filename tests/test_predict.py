@@ -8,6 +8,7 @@ import threading
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from fer_core import runs
 from fer_core.config import TrainConfig
@@ -132,6 +133,16 @@ def test_a_corrupt_checkpoint_says_so(trained_run, tmp_path):
     (broken / runs.CHECKPOINT).write_bytes(b"not a checkpoint")
     with pytest.raises(runs.RunError, match="not a readable checkpoint"):
         Predictor.from_run(broken)
+
+
+def test_a_model_made_with_the_retired_sharpness_cap_says_to_train_again(trained_run, tmp_path):
+    earlier = tmp_path / trained_run.name
+    shutil.copytree(trained_run, earlier)
+    blob = torch.load(earlier / runs.CHECKPOINT, weights_only=True)
+    blob["card"]["preprocess"]["max_sharpness"] = 1500.0  # what checkpoints made before 2026-11-26 carry
+    torch.save(blob, earlier / runs.CHECKPOINT)
+    with pytest.raises(runs.RunError, match="sharpness cap.*train the run again"):
+        Predictor.from_run(earlier)
 
 
 def test_best_run_is_chosen_on_validation_not_test(trained_run, tmp_path):

@@ -11,7 +11,7 @@ from .dataset import SPLITS, FaceDataset
 # Pixel standard deviation below which an image is treated as (nearly) blank.
 BLANK_STD = 3.0
 # Splits whose median sharpness differs by more than this factor are flagged: a model trained on
-# one will see a different kind of image in the other (preprocessing can cap sharpness; see train).
+# one will see a different kind of image in the other.
 SHARPNESS_SHIFT_WARNING = 4.0
 
 
