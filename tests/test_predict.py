@@ -45,7 +45,7 @@ def test_predictor_carries_the_runs_facts(predictor):
     assert predictor.arch == "simple_cnn" and predictor.is_deep
     assert predictor.classes == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
     assert predictor.card.augment_config.input_size == TRAINED_RUN_CONFIG["input_size"]
-    assert predictor.tta_modes() == ["none", "flip"]  # trained without crops: no ten-crop
+    assert predictor.tta_modes() == ["none", "flip", "flip_shift"]  # trained without crops: no ten-crop
 
 
 def test_flip_tta_averages_the_face_and_its_mirror(predictor, test_split):
