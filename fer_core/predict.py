@@ -1,7 +1,8 @@
 """A run's best model -> class probabilities for faces and photos.
 
 `Predictor.from_run(run_dir)` loads everything a checkpoint needs to be used alone: the architecture,
-class names, input size and the exact eval preprocessing (per-face standardisation), safely (`weights_only=True`; classical runs load their own joblib file). Photos
+class names, input size and the exact eval preprocessing (per-face standardisation), safely
+(`weights_only=True`; classical runs load their own joblib file). Photos
 go through face detection (faces.py) first; 48x48 faces can be given directly.
 
 One Predictor may be shared by several threads (the app caches one per run): every use of the model
