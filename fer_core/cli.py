@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from pathlib import Path
@@ -229,6 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = share_from_main(dist, run_dir)
         if not dist.is_main:
             run_training(config, run_dir)
+            _leave_torchrun()
             return 0
     print(f"run folder: {run_dir}", file=sys.stderr)
     status = execute(run_dir, progress=_ProgressBar())
@@ -240,14 +240,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif status != "completed":
         print(f"run {status}: {record.status.get('error')}", file=sys.stderr)
     print(run_dir)
+    if dist.enabled:
+        _leave_torchrun()
     return 0 if status == "completed" else 1
+
+
+def _leave_torchrun() -> None:
+    import torch.distributed
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _join_torchrun(config):
     """The process group torchrun set up (a world of one otherwise)."""
-    from .train import Distributed, init_distributed, resolve_device
-    if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
-        return Distributed()
+    from .train import init_distributed, resolve_device
     return init_distributed(resolve_device(config.device))
 
 

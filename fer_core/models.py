@@ -222,6 +222,14 @@ class FastCNN(_ScratchNet):
         self.head = DenseHead(widths[-1], 1, (), num_classes, drop_rate)
 
 
+class FastCNNWide(FastCNN):
+    """fast_cnn at GPU width (~4.7 M parameters): a 32-channel stem, ConvGroups of 128, 256 and 512
+    channels (airbench96's scale), head dropout 0.2. Meant for 48 px faces on a GPU (fer2013-gpu)."""
+
+    def __init__(self, num_classes: int, in_chans: int = 1, drop_rate: float = 0.2):
+        super().__init__(num_classes, in_chans=in_chans, drop_rate=drop_rate, widths=(128, 256, 512), stem=32)
+
+
 def _scratch_builder(name: str, cls: type[_ScratchNet]) -> Callable[..., nn.Module]:
     def build(num_classes: int, in_chans: int = 1, pretrained: bool | str = False, **kw) -> nn.Module:
         if pretrained:
@@ -265,6 +273,16 @@ ARCHITECTURES.register("fast_cnn", ArchSpec(
     name="fast_cnn",
     description="airbench-style 7-conv net (~0.3 M params), the best accuracy per CPU second (fer2013-cpu)",
     builder=_scratch_builder("fast_cnn", FastCNN),
+    native_input_size=48,
+    supports_pretrained=False,
+    cam_target_layer=lambda m: m.stages[-1],
+    family="scratch",
+))
+
+ARCHITECTURES.register("fast_cnn_wide", ArchSpec(
+    name="fast_cnn_wide",
+    description="fast_cnn at GPU width (128/256/512 channels, ~4.7 M params), for 48 px on a GPU (fer2013-gpu)",
+    builder=_scratch_builder("fast_cnn_wide", FastCNNWide),
     native_input_size=48,
     supports_pretrained=False,
     cam_target_layer=lambda m: m.stages[-1],

@@ -5,7 +5,7 @@ Shape follows torchvision's classification reference: `train_one_epoch`, `evalua
 
 The whole dataset is held as one uint8 tensor on the training device; each epoch the imbalance
 strategy gives an index order, batches are sliced from that tensor and augmented batch-wise on the
-device (augment.py). Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in
+device (augment.py). Under `torchrun` (any WORLD_SIZE, one rank too) the model is wrapped in
 DistributedDataParallel and every rank trains on its own shard of the epoch's order; rank 0 alone
 writes the run folder.
 """
@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.utils import ModelEmaV3
+from torch.profiler import record_function
 
 from . import runs
 from .augment import AugmentConfig, BatchAugmenter, augment_config, prepare_eval, tta_views
@@ -122,10 +123,11 @@ class Distributed:
 
     rank: int = 0
     world: int = 1
+    launched: bool = False  # started by torchrun (even with one rank: the process group and DDP are used)
 
     @property
     def enabled(self) -> bool:
-        return self.world > 1
+        return self.launched
 
     @property
     def is_main(self) -> bool:
@@ -134,13 +136,12 @@ class Distributed:
 
 def init_distributed(device: torch.device) -> Distributed:
     """Join the process group that torchrun describes in the environment (no-op without it)."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world <= 1:
+    if "WORLD_SIZE" not in os.environ:
         return Distributed()
     import torch.distributed as dist
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Distributed(rank=dist.get_rank(), world=dist.get_world_size())
+    return Distributed(rank=dist.get_rank(), world=dist.get_world_size(), launched=True)
 
 
 def share_from_main(dist: Distributed, value):
@@ -266,21 +267,26 @@ def train_one_epoch(model: nn.Module, ctx: EpochContext, order: torch.Tensor, fl
         idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
         if len(idx) < 2 and n_batches > 1:
             continue  # a batch of one breaks batch norm; skip the remainder
-        x = ctx.augmenter(ctx.images[idx], force_flip=flips[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                          if flips is not None else None)
-        x = x.contiguous(memory_format=torch.channels_last)
-        y = ctx.labels[idx]
-        with autocast_for(ctx.device, cfg.mixed_precision):
+        # The named scopes label a torch.profiler trace (benchmarks/bench_gpu_epoch.py); near free otherwise.
+        with record_function("augment"):
+            x = ctx.augmenter(ctx.images[idx], force_flip=flips[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                              if flips is not None else None)
+            x = x.contiguous(memory_format=torch.channels_last)
+            y = ctx.labels[idx]
+        with record_function("forward"), autocast_for(ctx.device, cfg.mixed_precision):
             logits = model(x)
             loss = ctx.criterion(logits.float(), y)
-        ctx.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        ctx.optimizer.step()
-        ctx.schedule.step_batch()
+        with record_function("backward"):
+            ctx.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        with record_function("optimizer"):
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            ctx.optimizer.step()
+            ctx.schedule.step_batch()
         if ctx.ema is not None:
-            ctx.ema.update(unwrap(model), step=ctx.schedule.step)
+            with record_function("ema"):
+                ctx.ema.update(unwrap(model), step=ctx.schedule.step)
         loss_sum += loss.detach() * len(idx)
         correct += (logits.argmax(1) == y).sum()
         if on_batch is not None:
@@ -358,6 +364,8 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike, progress: Prog
     dist = init_distributed(device)
     if config.num_workers_threads and device.type == "cpu":
         torch.set_num_threads(config.num_workers_threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # batch shapes are fixed: let cuDNN pick its fastest kernels
     torch.manual_seed(config.seed + dist.rank)
     started = time.perf_counter()
 

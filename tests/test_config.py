@@ -21,7 +21,7 @@ def test_cpu_quick_is_the_earlier_name_of_fer2013_cpu():
 
 
 def test_unknown_recipe_and_unknown_options_are_refused():
-    with pytest.raises(ValueError, match="unknown recipe .fastest.; valid: fer2013-best, fer2013-cpu, cpu-quick"):
+    with pytest.raises(ValueError, match="unknown recipe .fastest.; valid: fer2013-best, fer2013-cpu, fer2013-gpu, cpu-quick"):
         make_config("fastest")
     with pytest.raises(ValueError, match="unknown config option.*epoch_count"):
         TrainConfig.from_dict({"epoch_count": 3})
@@ -40,6 +40,17 @@ def test_the_recipe_runs_end_to_end_on_a_shortened_schedule(tmp_path):
     evaluation = runs.load_run(run_dir).evaluation
     assert evaluation["tta"] == "ten_crop" and "without_tta" in evaluation
     assert set(RECIPES["fer2013-best"]) == {"description", "options"}
+
+
+def test_the_fer2013_gpu_recipe_trains_one_epoch_on_a_cpu(tmp_path):
+    """fer2013-gpu's whole pipeline (fast_cnn_wide at 48 px, strong augmentation, EMA, flip TTA), 1 epoch."""
+    config = make_config("fer2013-gpu", synthetic_size=300, epochs=1, batch_size=32, device="cpu")
+    assert config.arch == "fast_cnn_wide" and config.ema_decay and config.time_limit_minutes == 10.0
+    run_dir = runs.create_run(config, tmp_path)
+    assert worker.execute(run_dir) == "completed", runs.read_status(run_dir).get("traceback")
+    record = runs.load_run(run_dir)
+    assert record.evaluation["tta"] == "flip" and "without_tta" in record.evaluation
+    assert record.config["recipe"] == "fer2013-gpu" and len(record.metrics) == 1
 
 
 def test_configs_of_earlier_runs_with_the_retired_sharpness_cap():
