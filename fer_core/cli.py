@@ -327,23 +327,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_one(predictor, image: str, args: argparse.Namespace) -> dict:
-    """{image, faces...} or {image, error} for one file: one bad image does not stop the rest."""
-    try:
-        result = predictor.predict_photo(image, detect=not args.no_detect, tta=args.tta)
-    except (OSError, ValueError) as exc:
-        return {"image": image, "error": str(exc)}
-    return {"image": image, **result.to_dict()}
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .batch import expand_inputs, predict_many, write_csv
     from .predict import Predictor
     predictor = Predictor.from_run(args.run, device=args.device)
-    results = [_predict_one(predictor, image, args) for image in args.images]
+    model = predictor.provenance
+    results = predict_many(predictor, expand_inputs(args.images), detect=not args.no_detect, tta=args.tta)
+    if args.out:
+        results = list(results)
+        rows = write_csv(results, args.out, predictor.classes)
+        errors = sum(r.error is not None for r in results)
+        print(f"{len(results)} image(s), {rows} row(s) written to {args.out}"
+              + (f"; {errors} image(s) could not be read (see the error column)" if errors else "")
+              + f"; model: {predictor.describe()}")
+        return 1 if errors else 0
+    errors = 0
     if args.json:
-        print(json.dumps(results if len(results) > 1 else results[0]))
-    for r in results if not args.json else ():
+        out = [{**r.to_dict(), "model": model} for r in results]
+        errors = sum("error" in r for r in out)
+        print(json.dumps(out if len(out) != 1 else out[0]))
+        return 1 if errors else 0
+    print(f"model: {predictor.describe()}")
+    for result in results:
+        r = result.to_dict()
         if "error" in r:
+            errors += 1
             print(f"{r['image']}: error: {r['error']}")
             continue
         note = " (no face detected: whole image used)" if r["whole_image"] else ""
@@ -354,7 +362,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
             ranked = sorted(face["probabilities"].items(), key=lambda kv: -kv[1])
             print(f"  face {i} ({where}): {face['label']} {face['confidence']:.1%}  |  "
                   + "  ".join(f"{c} {p:.3f}" for c, p in ranked))
-    return 1 if any("error" in r for r in results) else 0
+    return 1 if errors else 0
+
+
+def cmd_builtin(args: argparse.Namespace) -> int:
+    from .builtin import install_from_run, read_card
+    if args.from_run is None:
+        card = read_card()
+        if card is None:
+            print("no bundled model: make one with `python -m fer_core builtin --from-run RUN_DIR`")
+            return 1
+        print(json.dumps(card, indent=2))
+        return 0
+    card = install_from_run(args.from_run)
+    test = card["test"]
+    print(f"bundled {card['run_id']} ({card['arch']}, {card['dataset']}): test accuracy {test['accuracy']:.4f}, "
+          f"macro-F1 {test['macro_f1']:.4f}; use it as --run builtin")
+    return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -414,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's best checkpoint on a dataset split")
-    evaluate.add_argument("--run", required=True, metavar="RUN_DIR", help="the run folder")
+    evaluate.add_argument("--run", required=True, metavar="RUN_DIR", help="the run folder, or builtin")
     evaluate.add_argument("--data", metavar="PATH", help="dataset (default: the one the run was trained on)")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--class-set", choices=list(CLASS_SETS), help="default: the run's own")
@@ -429,8 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     predict = commands.add_parser("predict", help="find faces in images and print class probabilities")
-    predict.add_argument("--run", required=True, metavar="RUN_DIR", help="the run folder whose best model to use")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="photos or 48x48 face crops, any format")
+    predict.add_argument("--run", default="builtin", metavar="RUN_DIR",
+                         help="the run folder whose best model to use (default: builtin, the bundled model)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE",
+                         help="photos or 48x48 face crops, any format; folders and zips of them too")
+    predict.add_argument("--out", metavar="FILE.csv", help="write one CSV row per face (or per unreadable image)")
     predict.add_argument("--tta", default="none", choices=TTA_MODES,
                          help="test-time augmentation (ten_crop only for models trained on crops)")
     predict.add_argument("--no-detect", action="store_true", help="skip face detection: each image is one face")
@@ -439,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=cmd_predict)
 
     explain = commands.add_parser("explain", help="write a saliency overlay (Grad-CAM and friends) for an image")
-    explain.add_argument("--run", required=True, metavar="RUN_DIR", help="the run folder (a deep model)")
+    explain.add_argument("--run", default="builtin", metavar="RUN_DIR",
+                         help="the run folder (a deep model); default: builtin, the bundled model")
     explain.add_argument("image", metavar="IMAGE", help="a photo or a 48x48 face crop")
     explain.add_argument("--method", default="gradcam", help="gradcam, hirescam, gradcam++, xgradcam, layercam, "
                                                              "eigencam, scorecam (default gradcam)")
@@ -449,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--no-detect", action="store_true", help="skip face detection: the image is one face")
     explain.add_argument("--device", default="cpu")
     explain.set_defaults(func=cmd_explain)
+
+    builtin = commands.add_parser("builtin", help="show the bundled model's card, or bundle a run as the model "
+                                                  "`--run builtin` names")
+    builtin.add_argument("--from-run", metavar="RUN_DIR", help="a completed deep run trained on real faces (<= 4 MB)")
+    builtin.set_defaults(func=cmd_builtin)
 
     runs_cmd = commands.add_parser("runs", help="list runs with status and headline metrics")
     runs_cmd.add_argument("--out", metavar="DIR", help="checkpoints folder (default: checkpoints/)")

@@ -122,9 +122,13 @@ def run_classes(record: runs.RunRecord) -> list[str] | None:
 def embedding_runs(classes: Sequence[str], root: str | os.PathLike | None = None) -> list[runs.RunRecord]:
     """Runs whose features can be embedded for a dataset with `classes`: deep runs with a checkpoint
     and the same class names (runs still without an evaluation are listed; the checkpoint is checked
-    when it is loaded). Newest first."""
+    when it is loaded). The bundled model first, then newest first."""
     out = []
-    for record in runs.list_runs(root):
+    try:
+        builtin = [runs.load_run(runs.BUILTIN)]
+    except runs.RunError:
+        builtin = []
+    for record in builtin + runs.list_runs(root):
         known = run_classes(record)
         if record.has_checkpoint and (known is None or known == list(classes)):
             out.append(record)
@@ -144,7 +148,7 @@ def run_features(run_dir: str | os.PathLike, images: np.ndarray, classes: Sequen
     from .models import features
     from .train import load_checkpoint
 
-    run_dir = Path(run_dir)
+    run_dir = runs.resolve_run_dir(run_dir)
     model, card, _ = load_checkpoint(run_dir / runs.CHECKPOINT, device=device)
     if classes is not None and list(card.class_names) != list(classes):
         raise ValueError(f"run {run_dir.name} was trained on classes {list(card.class_names)}, but the dataset "

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,8 +29,8 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, split: str
     `data` None means the data the run was trained on. Labels are matched to the model's classes by
     name, so a dataset with fewer classes (e.g. no disgust) can be scored by a 7-class model.
     """
-    run_dir = Path(run_dir)
-    record = runs.load_run(run_dir)
+    record = runs.load_run(run_dir)  # 'builtin' is the bundled model
+    run_dir = record.run_dir
     config = TrainConfig.from_dict(record.config)
     ds = load_dataset(data if data is not None else config.data, class_set=class_set or config.class_set,
                       val_fraction=config.val_fraction, seed=config.seed, synthetic_size=config.synthetic_size)

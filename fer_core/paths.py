@@ -19,3 +19,12 @@ def cache_dir() -> Path:
 def checkpoints_dir() -> Path:
     """Run folders: $FER_CHECKPOINTS_DIR, else <project>/checkpoints."""
     return Path(os.environ.get("FER_CHECKPOINTS_DIR", PROJECT_ROOT / "checkpoints"))
+
+
+PACKAGED_BUILTIN = Path(__file__).resolve().parent / "assets" / "builtin"
+
+
+def builtin_model_dir() -> Path:
+    """The bundled real-face model (`--run builtin`): $FER_BUILTIN_DIR, else the run folder shipped
+    inside the package."""
+    return Path(os.environ.get("FER_BUILTIN_DIR", PACKAGED_BUILTIN))

@@ -94,38 +94,53 @@ class PhotoPrediction:
 class Predictor:
     """A run's best model, ready to predict. Build with `Predictor.from_run(run_dir)`."""
 
-    def __init__(self, run_dir: Path, arch: str, classes: list[str], model=None, card=None, pipeline=None):
+    def __init__(self, run_dir: Path, arch: str, classes: list[str], model=None, card=None, pipeline=None,
+                 record: runs.RunRecord | None = None):
         self.run_dir = Path(run_dir)
         self.arch = arch
         self.classes = list(classes)
         self.model = model        # deep runs: torch module in eval mode
         self.card = card          # deep runs: train.ModelCard; classical: the model card dict
         self.pipeline = pipeline  # classical runs: the fitted scikit-learn pipeline
+        self.record = record      # the run folder's record, for provenance
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu") -> "Predictor":
-        """Load a run's best model; RunError with a readable message when the run cannot predict."""
-        run_dir = Path(run_dir)
+        """Load a run's best model ('builtin': the bundled one); RunError with a readable message when
+        the run cannot predict."""
         record = runs.load_run(run_dir)
+        run_dir = record.run_dir
         arch = record.config.get("arch", "")
         try:
             if is_classical(arch):
                 from .classical import load_classical
                 pipeline, card = load_classical(run_dir)
-                return cls(run_dir, arch, card["class_names"], card=card, pipeline=pipeline)
+                return cls(run_dir, arch, card["class_names"], card=card, pipeline=pipeline, record=record)
             from .train import load_checkpoint, resolve_device
             model, card, _ = load_checkpoint(run_dir / runs.CHECKPOINT, resolve_device(device))
         except runs.RunError as exc:
             error = record.status.get("error")
             why = f" The run {record.state}: {error}" if error else f" The run is {record.state}."
             raise runs.RunError(f"Run {run_dir.name} cannot predict: {exc}.{why}") from None
-        return cls(run_dir, card.arch, card.class_names, model=model, card=card)
+        return cls(run_dir, card.arch, card.class_names, model=model, card=card, record=record)
 
     # ------------------------------------------------------------ facts
 
     @property
     def run_id(self) -> str:
         return self.run_dir.name
+
+    @property
+    def provenance(self) -> dict:
+        """Which model answers and what it learned from (model, run_id, arch, dataset, synthetic, recipe)."""
+        if self.record is not None:
+            return self.record.provenance()
+        return {"model": self.run_id, "run_id": self.run_id, "arch": self.arch, "dataset": None,
+                "synthetic": None, "recipe": None}
+
+    def describe(self) -> str:
+        """One friendly line naming the model and its training data."""
+        return self.record.describe() if self.record is not None else f"run {self.run_id} ({self.arch})"
 
     @property
     def is_deep(self) -> bool:
@@ -210,14 +225,43 @@ def checkpoint_stamp(run_dir: str | os.PathLike) -> float:
     return 0.0
 
 
-def usable_runs(root: str | os.PathLike | None = None, deep_only: bool = False) -> list:
-    """Runs that have a model to predict with (completed first, newest first within each group)."""
+def builtin_record() -> runs.RunRecord | None:
+    """The bundled model's record, or None when the package has none (or it is unreadable)."""
+    try:
+        return runs.load_run(runs.BUILTIN)
+    except runs.RunError:
+        return None
+
+
+def usable_runs(root: str | os.PathLike | None = None, deep_only: bool = False,
+                include_builtin: bool = False) -> list:
+    """Runs that have a model to predict with (completed first, newest first within each group);
+    with include_builtin, the bundled model first."""
     found = []
     for record in runs.list_runs(root):
         deep = record.has_checkpoint
         if deep or (not deep_only and (record.run_dir / MODEL_FILE).exists()):
             found.append(record)
-    return sorted(found, key=lambda r: (r.state != "completed", -(r.status.get("finished_at") or 0)))
+    found.sort(key=lambda r: (r.state != "completed", -(r.status.get("finished_at") or 0)))
+    builtin = builtin_record() if include_builtin else None
+    return ([builtin] if builtin is not None else []) + found
+
+
+def best_val_acc(record: runs.RunRecord) -> float | None:
+    value = record.summary().get("best_val_acc")
+    return None if value is None else float(value)
+
+
+def default_model(root: str | os.PathLike | None = None):
+    """The model Demo answers with: the best-on-val model trained on real faces (the bundled one
+    unless a completed real-data run scores better on its val split); a synthetic-trained run only
+    when nothing else exists. None when there is no model at all."""
+    real = [r for r in usable_runs(root, include_builtin=True)
+            if not r.trained_on_synthetic and (r.is_builtin or r.state == "completed")
+            and best_val_acc(r) is not None]
+    if real:
+        return max(real, key=lambda r: (best_val_acc(r), r.is_builtin))
+    return best_run(root)
 
 
 def best_run(root: str | os.PathLike | None = None):

@@ -44,6 +44,34 @@ class RunError(Exception):
     """A run folder is missing, unreadable or not a run: the message says which and why."""
 
 
+BUILTIN = "builtin"  # the name of the bundled model wherever a run folder can be given
+
+
+def resolve_run_dir(run: str | os.PathLike) -> Path:
+    """A run folder from what a user typed: 'builtin' is the bundled model, anything else a path."""
+    if str(run) == BUILTIN:
+        folder = paths.builtin_model_dir()
+        if not (folder / CONFIG).exists():
+            raise RunError(f"the bundled model is missing from {folder}; reinstall the package, or make it with "
+                           "`python -m fer_core builtin --from-run RUN_DIR`")
+        return folder
+    return Path(run)
+
+
+def is_builtin(run_dir: str | os.PathLike) -> bool:
+    """Whether a folder is the bundled model's (which the app never deletes or overwrites)."""
+    try:
+        return Path(run_dir).resolve() == paths.builtin_model_dir().resolve()
+    except OSError:
+        return False
+
+
+def dataset_name(config: dict) -> str:
+    """How to name the data a run learned from: the file or folder name, or 'synthetic faces'."""
+    data = config.get("data")
+    return Path(str(data)).name if data else "synthetic faces"
+
+
 # ---------------------------------------------------------------- atomic writes
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -222,6 +250,28 @@ class RunRecord:
     def has_checkpoint(self) -> bool:
         return (self.run_dir / CHECKPOINT).exists()
 
+    @property
+    def is_builtin(self) -> bool:
+        return is_builtin(self.run_dir)
+
+    @property
+    def trained_on_synthetic(self) -> bool:
+        return not self.config.get("data")
+
+    def provenance(self) -> dict:
+        """Which model this is and what it learned from, for every prediction view."""
+        return {"model": BUILTIN if self.is_builtin else self.run_id, "run_id": self.run_id,
+                "arch": self.config.get("arch"), "dataset": dataset_name(self.config),
+                "synthetic": self.trained_on_synthetic, "recipe": self.config.get("recipe")}
+
+    def describe(self) -> str:
+        """One friendly line naming the model, e.g. "the built-in model (fast_cnn, learned from real faces
+        in fer2013.zip)"."""
+        what = "the built-in model" if self.is_builtin else f"run {self.run_id}"
+        data = "SYNTHETIC drawn faces, not real ones" if self.trained_on_synthetic \
+            else f"real faces in {dataset_name(self.config)}"
+        return f"{what} ({self.config.get('arch')}, learned from {data})"
+
     def summary(self) -> dict:
         """One flat row for tables: identity, status and headline metrics."""
         ev = self.evaluation or {}
@@ -232,14 +282,14 @@ class RunRecord:
             "status": self.state, "epochs": len(self.metrics),
             "test_accuracy": ev.get("accuracy"), "test_macro_f1": ev.get("macro_f1"), "best_val_acc": best_val,
             "duration_s": (finished or self.status.get("updated_at") or 0) - started if started else None,
-            "data": self.config.get("data_source") or self.config.get("data") or "synthetic",
+            "data": self.config.get("data") or "synthetic",
             "error": self.status.get("error"),
         }
 
 
 def load_run(run_dir: str | os.PathLike) -> RunRecord:
-    """Read one run folder; RunError if it is not a readable run."""
-    run_dir = Path(run_dir)
+    """Read one run folder ('builtin': the bundled model); RunError if it is not a readable run."""
+    run_dir = resolve_run_dir(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run folder")
     config = read_json(run_dir / CONFIG)
@@ -265,6 +315,8 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
 def delete_run(run_dir: str | os.PathLike) -> None:
     """Remove a run folder; refuses an active run (cancel it first) and anything that is not a run."""
     run_dir = Path(run_dir)
+    if is_builtin(run_dir) or str(run_dir) == BUILTIN:
+        raise RunError("the built-in model is part of the package and cannot be deleted")
     if not (run_dir / CONFIG).exists():
         raise RunError(f"{run_dir} is not a run folder; nothing deleted")
     if read_status(run_dir).get("status") in ACTIVE:

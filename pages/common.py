@@ -49,6 +49,15 @@ def dataset_label(ds) -> str:
     return "🧪 SYNTHETIC faces (built-in, generated)" if ds.is_synthetic else f"📁 {ds.source}"
 
 
+def run_label(record) -> str:
+    """How the pages name a model in a list: the bundled one, or a run with its state; its training data
+    always shown (synthetic marked)."""
+    data = "🧪 SYNTHETIC faces" if record.trained_on_synthetic else f"📁 {record.provenance()['dataset']}"
+    if record.is_builtin:
+        return f"⭐ built-in model · {record.config.get('arch')} · {data}"
+    return f"{record.run_id} · {record.config.get('arch')} · {record.state} · {data}"
+
+
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
 def _cached_predictor(run_dir: str, stamp: float):
     from fer_core.predict import Predictor

@@ -192,9 +192,12 @@ if embedding.open:
         def source_label(option):
             if option == PIXELS:
                 return "pixels"
-            s = candidates[option].summary()
+            record = candidates[option]
+            s = record.summary()
             acc = f", test accuracy {s['test_accuracy']:.1%}" if s.get("test_accuracy") is not None else ""
-            return f"run {option} ({s['arch']}{acc})"
+            data = "SYNTHETIC faces" if record.trained_on_synthetic else record.provenance()["dataset"]
+            who = "the built-in model" if record.is_builtin else f"run {option}"
+            return f"{who} ({s['arch']}, trained on {data}{acc})"
 
         c1, c2, c3 = st.columns([3, 2, 2])
         source = c1.selectbox("Embed", [PIXELS, *candidates], key="dataset_embed_source", format_func=source_label,

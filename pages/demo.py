@@ -4,14 +4,14 @@ import streamlit as st
 from fer_core.data.decode import ImageDecodeError
 from fer_core.emotions import DISPLAY_NAMES, EMOJI
 from fer_core.faces import draw_boxes
-from fer_core.predict import best_run
+from fer_core.predict import default_model
 from pages.common import load_predictor, require_app_navigation, uploaded_bytes
 
 require_app_navigation("pages/demo.py")
 
 st.title("🎭 What's the emotion?")
 
-record = best_run()
+record = default_model()
 if record is None:
     st.info("There is no trained model yet. Open the Train page and press Launch; a first model is "
             "ready in about 2 minutes. Then come back here.")
@@ -22,6 +22,8 @@ if error:
     st.error("The model could not be loaded, so the demo cannot run right now. Train a new model on the "
              "Train page and try again.")
     st.stop()
+
+st.caption(f"Answers come from {record.describe()}.")
 
 camera_tab, upload_tab = st.tabs(["📷 Take a picture", "🖼️ Upload a photo"])
 with camera_tab:
@@ -55,6 +57,10 @@ elif len(result.faces) > 1:
     st.caption(f"I found {len(result.faces)} faces.")
     st.image(draw_boxes(picture, [f.box for f in result.faces], [str(i + 1) for i in range(len(result.faces))]),
              width=480)
+
+if record.trained_on_synthetic:
+    st.warning("This model learned from drawn, synthetic faces, not photos of people, so its answer on a real "
+               "photo is often wrong. Train a model on real faces (FER2013) for a trustworthy answer.")
 
 for i, face in enumerate(result.faces):
     name = DISPLAY_NAMES.get(face.label, face.label.title())

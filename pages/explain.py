@@ -8,7 +8,8 @@ from fer_core.explain import CAM_METHODS, FAITHFULNESS_METRICS, compare_methods,
 from fer_core.faces import draw_boxes, find_faces
 from fer_core.figures.predictions import method_scores, probability_bars
 from fer_core.predict import usable_runs
-from pages.common import active_dataset, dataset_label, load_predictor, require_app_navigation, uploaded_bytes
+from pages.common import (active_dataset, dataset_label, load_predictor, require_app_navigation, run_label,
+                          uploaded_bytes)
 
 require_app_navigation("pages/explain.py")
 
@@ -19,19 +20,23 @@ st.title("🔍 Explain a prediction")
 st.caption("Upload photos, take a webcam snapshot or pick a dataset face. Faces are found, classified, "
            "and a saliency map shows which pixels the model's answer rests on.")
 
-records = usable_runs(deep_only=True)
+records = usable_runs(deep_only=True, include_builtin=True)
 if not records:
     st.info("No trained model yet. Train one on the Train page (a simple_cnn takes about 2 minutes on CPU), "
             "then come back here.")
     st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
     st.stop()
 
-labels = {str(r.run_dir): f"{r.run_id} · {r.config.get('arch')} · {r.state}" for r in records}
+labels = {str(r.run_dir): run_label(r) for r in records}
 run_dir = st.selectbox("Run", list(labels), format_func=labels.get, key="explain_run")
 predictor, error = load_predictor(run_dir)
 if error:
     st.error(error)
     st.stop()
+st.caption(f"Answers come from {predictor.describe()}.")
+if predictor.provenance["synthetic"]:
+    st.warning("This model learned from synthetic drawn faces: on real photos its answers and maps are often "
+               "wrong. Choose a model trained on real faces (the built-in one, or your own FER2013 run).")
 
 left, middle, right = st.columns(3)
 method = left.selectbox("Method", CAM_METHODS.names(), key="explain_method",

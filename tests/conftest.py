@@ -101,7 +101,17 @@ def isolated_project_dirs(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("project")
     monkeypatch.setenv("FER_DATA_DIR", str(root / "data"))
     monkeypatch.setenv("FER_CHECKPOINTS_DIR", str(root / "checkpoints"))
+    # No bundled model unless a test asks for it (`bundled_model`): pages then behave as they do for runs alone.
+    monkeypatch.setenv("FER_BUILTIN_DIR", str(root / "no-builtin"))
     return root
+
+
+@pytest.fixture
+def bundled_model(monkeypatch) -> Path:
+    """The package's bundled model, visible as `builtin` (read it, never write to it)."""
+    from fer_core.paths import PACKAGED_BUILTIN
+    monkeypatch.setenv("FER_BUILTIN_DIR", str(PACKAGED_BUILTIN))
+    return PACKAGED_BUILTIN
 
 
 @pytest.fixture(scope="session")

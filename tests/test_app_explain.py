@@ -88,3 +88,13 @@ def test_the_same_face_is_explained_by_another_run_side_by_side(run_in_checkpoin
     assert not at.exception, "\n".join(at.exception[0].stack_trace)
     captions = [c for image in at.image for c in image.captions]
     assert any(c.startswith(f"{second.name} ·") and ": predicts" in c for c in captions)
+
+
+def test_the_bundled_model_is_offered_first_and_named(bundled_model, run_in_checkpoints):
+    at = explain_page().run()
+    assert not at.exception
+    assert at.selectbox(key="explain_run").value == str(bundled_model)
+    assert any("the built-in model (fast_cnn" in c.value for c in at.caption)
+    assert not at.warning
+    at.selectbox(key="explain_run").set_value(str(run_in_checkpoints)).run()
+    assert "synthetic" in at.warning[0].value

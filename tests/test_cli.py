@@ -189,3 +189,41 @@ def test_explain_refuses_an_unknown_method_and_class(trained_run, tmp_path):
     assert result.returncode == 2 and "gradcam" in result.stderr and not out.exists()
     result = run_cli("explain", "--run", str(trained_run), str(face), "--target", "bored", "--out", str(out))
     assert result.returncode == 2 and "unknown class 'bored'" in result.stderr
+
+
+def test_predict_says_which_model_answered(bundled_model, tmp_path):
+    result = run_cli("predict", "--json", str(face_file(tmp_path)))  # --run defaults to builtin
+    assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)["model"]
+    assert model["model"] == "builtin" and model["arch"] == "fast_cnn"
+    assert model["dataset"] == "fer2013.zip" and model["synthetic"] is False
+
+
+def test_predict_reads_folders_and_zips_into_a_csv_reporting_bad_files(bundled_model, tmp_path):
+    import csv
+    import zipfile
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    face_file(folder, "a.png")
+    (folder / "sub").mkdir()
+    face_file(folder / "sub", "b.png")
+    (folder / "broken.png").write_bytes(b"not a png at all")
+    (folder / "notes.txt").write_text("not an image: skipped")
+    archive = tmp_path / "more.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(folder / "a.png", "inner/c.png")
+        zf.writestr("inner/bad.jpg", b"\xff\xd8\xff broken")
+    out = tmp_path / "predictions.csv"
+    result = run_cli("predict", str(folder), str(archive), "--out", str(out))
+    assert result.returncode == 1, result.stderr  # some images failed; the rest were predicted
+    assert "5 image(s), 5 row(s)" in result.stdout and "2 image(s) could not be read" in result.stdout
+    assert "built-in model" in result.stdout and "Traceback" not in result.stderr
+    rows = list(csv.DictReader(out.open()))
+    names = [Path(r["image"].split(":")[-1]).name for r in rows]
+    assert names == ["a.png", "broken.png", "b.png", "bad.jpg", "c.png"]
+    good = [r for r in rows if not r["error"]]
+    assert len(good) == 3 and all(r["label"] in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+                                  for r in good)
+    assert all(abs(sum(float(r[c]) for c in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")) - 1)
+               < 1e-3 for r in good)
+    assert all(r["error"] and not r["label"] for r in rows if r not in good)

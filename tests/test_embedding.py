@@ -96,3 +96,13 @@ def test_selected_indices_reads_customdata():
               {"curve_number": 1, "point_index": 5}]  # no customdata: ignored
     assert selected_indices(points) == [17, 3, 8]
     assert selected_indices([]) == [] and selected_indices(None) == []
+
+
+def test_the_bundled_model_is_an_embedding_source(bundled_model):
+    from fer_core.data.synthetic import generate_synthetic
+    from fer_core.embedding import embedding_runs, run_features
+    from fer_core.emotions import CANONICAL_CLASSES
+    records = embedding_runs(CANONICAL_CLASSES)
+    assert records and records[0].is_builtin
+    features = run_features("builtin", generate_synthetic(40, seed=2).images[:4], CANONICAL_CLASSES)
+    assert features.shape == (4, 128) and features.dtype == "float32"

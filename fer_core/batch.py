@@ -1,0 +1,168 @@
+"""Batch prediction: image files, folders and zips -> one row per face -> CSV.
+
+Inputs are expanded lazily (a folder: its image files, sorted, recursively; a zip: its image members,
+each read with a size cap), faces are found image by image, and the model sees them in large batches,
+which is where the speed of `predict` on many images comes from. An unreadable image becomes an error
+row for that image; it never stops the batch.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .data.decode import IMAGE_EXTENSIONS
+from .uploads import MAX_IMAGE_BYTES
+
+MODEL_BATCH = 512  # faces per model call
+
+
+@dataclass
+class ImageInput:
+    """One image to predict: its name (path, or zip:member) and its bytes, or why it could not be read."""
+
+    name: str
+    data: bytes | None = None
+    error: str | None = None
+
+
+@dataclass
+class ImageResult:
+    """What `predict` found in one image: its faces (PhotoPrediction.to_dict()) or an error."""
+
+    name: str
+    prediction: dict | None = None
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        if self.error is not None:
+            return {"image": self.name, "error": self.error, **self.extra}
+        return {"image": self.name, **self.extra, **(self.prediction or {})}
+
+
+def _is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _read_file(path: Path, name: str) -> ImageInput:
+    try:
+        size = path.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            return ImageInput(name, error=f"the file is {size / 2**20:.0f} MB; images may be at most "
+                                          f"{MAX_IMAGE_BYTES / 2**20:.0f} MB")
+        return ImageInput(name, path.read_bytes())
+    except OSError as exc:
+        return ImageInput(name, error=f"could not be read ({exc.strerror or exc})")
+
+
+def _zip_members(path: Path) -> Iterator[ImageInput]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        yield ImageInput(str(path), error=f"not a readable zip file ({exc})")
+        return
+    with archive:
+        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            if info.is_dir() or not _is_image_name(info.filename):
+                continue
+            name = f"{path}:{info.filename}"
+            if info.file_size > MAX_IMAGE_BYTES:  # checked before inflating: a small zip can hide a huge file
+                yield ImageInput(name, error=f"inflates to {info.file_size / 2**20:.0f} MB; images may be at most "
+                                             f"{MAX_IMAGE_BYTES / 2**20:.0f} MB")
+                continue
+            try:
+                with archive.open(info) as member:
+                    data = member.read(MAX_IMAGE_BYTES + 1)
+            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+                yield ImageInput(name, error=f"could not be extracted ({exc})")
+                continue
+            if len(data) > MAX_IMAGE_BYTES:
+                yield ImageInput(name, error="inflates past its declared size; skipped")
+                continue
+            yield ImageInput(name, data)
+
+
+def expand_inputs(items: Iterable[str | os.PathLike]) -> Iterator[ImageInput]:
+    """Every image named by `items`: files as they are, folders' image files, zips' image members."""
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and _is_image_name(p.name))
+            if not files:
+                yield ImageInput(str(path), error="the folder holds no image files "
+                                                  f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            for file in files:
+                yield _read_file(file, str(file))
+        elif path.suffix.lower() == ".zip" and path.is_file():
+            yield from _zip_members(path)
+        elif path.is_file():
+            yield _read_file(path, str(path))
+        else:
+            yield ImageInput(str(path), error="no such file or folder")
+
+
+def predict_many(predictor, inputs: Iterable[ImageInput], detect: bool = True, tta: str = "none",
+                 chunk: int = MODEL_BATCH) -> Iterator[ImageResult]:
+    """Predict every input, in input order, finding faces per image and classifying them `chunk`
+    faces at a time."""
+    from .faces import find_faces
+    from .predict import FacePrediction, PhotoPrediction
+
+    pending: list[tuple[str, object | None, str | None]] = []  # (name, FaceSearch or None, error)
+
+    def flush() -> Iterator[ImageResult]:
+        faces = [f.face for _, search, _ in pending if search is not None for f in search.faces]
+        probs = predictor.predict_faces(np.stack(faces), tta=tta) if faces else None
+        at = 0
+        for name, search, error in pending:
+            if search is None:
+                yield ImageResult(name, error=error)
+                continue
+            n = len(search.faces)
+            found = [FacePrediction(f.box, f.face, p, predictor.classes) for f, p in zip(search.faces, probs[at:at + n])]
+            at += n
+            yield ImageResult(name, PhotoPrediction(found, search.whole_image, search.image_size).to_dict())
+        pending.clear()
+
+    waiting = 0
+    for item in inputs:
+        if item.error is not None:
+            pending.append((item.name, None, item.error))
+            continue
+        try:
+            search = find_faces(item.data, detect=detect)
+        except ValueError as exc:  # ImageDecodeError is a ValueError
+            pending.append((item.name, None, str(exc)))
+            continue
+        pending.append((item.name, search, None))
+        waiting += len(search.faces)
+        if waiting >= chunk:
+            yield from flush()
+            waiting = 0
+    yield from flush()
+
+
+def write_csv(results: Iterable[ImageResult], path: str | os.PathLike, classes: list[str]) -> int:
+    """One row per face (image, face, box, label, confidence, a probability per class) or per error;
+    returns the number of rows."""
+    rows = 0
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "face", "x", "y", "w", "h", "label", "confidence", *classes, "error"])
+        for result in results:
+            if result.error is not None:
+                writer.writerow([result.name, "", "", "", "", "", "", "", *[""] * len(classes), result.error])
+                rows += 1
+                continue
+            for i, face in enumerate(result.prediction["faces"], 1):
+                box = face["box"] or {}
+                writer.writerow([result.name, i, box.get("x", ""), box.get("y", ""), box.get("w", ""), box.get("h", ""),
+                                 face["label"], face["confidence"], *(face["probabilities"][c] for c in classes), ""])
+                rows += 1
+    return rows
