@@ -330,7 +330,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .batch import expand_inputs, predict_many, write_csv
     from .predict import Predictor
-    predictor = Predictor.from_run(args.run, device=args.device)
+    predictor = Predictor.from_run(args.run, device=args.device, engine=args.engine)
     model = predictor.provenance
     results = predict_many(predictor, expand_inputs(args.images), detect=not args.no_detect, tta=args.tta)
     if args.out:
@@ -462,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="test-time augmentation (ten_crop only for models trained on crops)")
     predict.add_argument("--no-detect", action="store_true", help="skip face detection: each image is one face")
     predict.add_argument("--device", default="cpu")
+    predict.add_argument("--engine", default="auto", choices=("auto", "torch", "onnxruntime"),
+                         help="auto: ONNX Runtime on the CPU (faster) where installed, else PyTorch")
     predict.add_argument("--json", action="store_true", help="print JSON (an object, or a list for several images)")
     predict.set_defaults(func=cmd_predict)
 

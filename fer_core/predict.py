@@ -95,7 +95,7 @@ class Predictor:
     """A run's best model, ready to predict. Build with `Predictor.from_run(run_dir)`."""
 
     def __init__(self, run_dir: Path, arch: str, classes: list[str], model=None, card=None, pipeline=None,
-                 record: runs.RunRecord | None = None):
+                 record: runs.RunRecord | None = None, fast_model=None):
         self.run_dir = Path(run_dir)
         self.arch = arch
         self.classes = list(classes)
@@ -103,11 +103,17 @@ class Predictor:
         self.card = card          # deep runs: train.ModelCard; classical: the model card dict
         self.pipeline = pipeline  # classical runs: the fitted scikit-learn pipeline
         self.record = record      # the run folder's record, for provenance
+        self.fast_model = fast_model  # deep runs on CPU: the same model in ONNX Runtime (forward only), or None
+
+    @property
+    def engine(self) -> str:
+        """What computes the predictions: onnxruntime, torch or scikit-learn."""
+        return "scikit-learn" if not self.is_deep else "onnxruntime" if self.fast_model is not None else "torch"
 
     @classmethod
-    def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu") -> "Predictor":
+    def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu", engine: str = "auto") -> "Predictor":
         """Load a run's best model ('builtin': the bundled one); RunError with a readable message when
-        the run cannot predict."""
+        the run cannot predict. engine: auto (ONNX Runtime on the CPU where installed), torch or onnxruntime."""
         record = runs.load_run(run_dir)
         run_dir = record.run_dir
         arch = record.config.get("arch", "")
@@ -117,12 +123,15 @@ class Predictor:
                 pipeline, card = load_classical(run_dir)
                 return cls(run_dir, arch, card["class_names"], card=card, pipeline=pipeline, record=record)
             from .train import load_checkpoint, resolve_device
-            model, card, _ = load_checkpoint(run_dir / runs.CHECKPOINT, resolve_device(device))
+            torch_device = resolve_device(device)
+            model, card, _ = load_checkpoint(run_dir / runs.CHECKPOINT, torch_device)
         except runs.RunError as exc:
             error = record.status.get("error")
             why = f" The run {record.state}: {error}" if error else f" The run is {record.state}."
             raise runs.RunError(f"Run {run_dir.name} cannot predict: {exc}.{why}") from None
-        return cls(run_dir, card.arch, card.class_names, model=model, card=card, record=record)
+        from .onnx_engine import fast_forward
+        fast = fast_forward(model, card.augment_config.input_size, torch_device, engine)
+        return cls(run_dir, card.arch, card.class_names, model=model, card=card, record=record, fast_model=fast)
 
     # ------------------------------------------------------------ facts
 
@@ -190,7 +199,7 @@ class Predictor:
         import torch
         from .train import predict_probabilities
         with model_lock(self.model):
-            probs = predict_probabilities(self.model, torch.from_numpy(faces).unsqueeze(1),
+            probs = predict_probabilities(self.fast_model or self.model, torch.from_numpy(faces).unsqueeze(1),
                                           self.card.augment_config, batch_size=batch_size, tta=tta)
         return probs.float().cpu().numpy()
 

@@ -158,3 +158,14 @@ def test_best_run_is_chosen_on_validation_not_test(trained_run, tmp_path):
         (folder / "evaluation.json").write_text(json.dumps({**evaluation, "accuracy": test_acc}))
     assert best_run(tmp_path).run_dir == better_val
     assert best_run(tmp_path / "empty") is None
+
+
+def test_onnx_runtime_gives_the_same_probabilities_as_pytorch(trained_run, test_split):
+    onnx = Predictor.from_run(trained_run, engine="onnxruntime")
+    eager = Predictor.from_run(trained_run, engine="torch")
+    assert (onnx.engine, eager.engine) == ("onnxruntime", "torch")
+    faces = test_split.images[:40]
+    for tta in ("none", "flip"):
+        assert np.allclose(onnx.predict_faces(faces, tta=tta), eager.predict_faces(faces, tta=tta), atol=1e-4)
+    with pytest.raises(ValueError, match="unknown inference engine 'tensorrt'"):
+        Predictor.from_run(trained_run, engine="tensorrt")
