@@ -5,11 +5,13 @@ wherever a deep architecture does, and its run folder has the same files as a de
 one metrics row (epoch 1), evaluation.json and predictions.csv on the test split. Instead of
 ``best.pt`` it holds:
 
-    model.joblib       the fitted scikit-learn Pipeline: uint8 faces (N, 48, 48) -> class probabilities
+    model.skops        the fitted scikit-learn Pipeline: uint8 faces (N, 48, 48) -> class probabilities
     model_card.json    class names, arch, feature and classifier settings, fit size and time
 
-Security: a joblib file is a pickle, and loading one runs whatever code it names. Only load
-model.joblib files from runs you made yourself, never one downloaded or received from others.
+Security: the pipeline is stored with skops.io, which rebuilds objects without running pickled code, and
+is loaded only if every type it names is on TRUSTED_TYPES (the types our baselines are made of). Runs
+made before 2026-11-26 hold a pickle, model.joblib, which runs whatever code it names when loaded; it is
+refused unless FER_TRUST_PICKLED_MODELS=1 says the run is your own (then train it again to upgrade).
 
 Features (the pipeline's first steps, fitted on the training split only):
 
@@ -36,7 +38,8 @@ once with the deep runs' samplers).
 """
 from __future__ import annotations
 
-import io
+import os
+import zipfile
 import math
 import time
 from dataclasses import dataclass
@@ -64,7 +67,29 @@ from .data.prepare import prepare_data
 from .metrics import macro_f1
 from .registry import Registry
 
-MODEL_FILE, MODEL_CARD = "model.joblib", "model_card.json"
+MODEL_FILE, MODEL_CARD = "model.skops", "model_card.json"
+LEGACY_MODEL_FILE = "model.joblib"  # a pickle: loaded only with TRUST_PICKLES_ENV=1
+TRUST_PICKLES_ENV = "FER_TRUST_PICKLED_MODELS"
+# Everything our baselines' pipelines are made of. A model file naming any other type is refused.
+TRUSTED_TYPES = frozenset({
+    "fer_core.classical.HOGFeatures", "fer_core.classical.PixelScaler",
+    "sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler", "sklearn.decomposition._pca.PCA",
+    "sklearn.kernel_approximation.Nystroem", "sklearn.svm._classes.LinearSVC",
+    "sklearn.calibration.CalibratedClassifierCV", "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration", "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._tree.Tree",
+    "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.preprocessing._label.LabelBinarizer", "sklearn.utils._bunch.Bunch",
+    "sklearn.frozen._frozen.FrozenEstimator",
+    "numpy.dtype", "numpy.ndarray", "numpy.float64", "numpy.int64", "numpy.random.mtrand.RandomState",
+    "numpy.random._mt19937.MT19937", "builtins.slice", "builtins.getattr", "builtins.tuple",
+})
+
+
+def class_names(card: dict) -> list[str]:
+    """A classical model card's class names."""
+    return list(card["classes"])
 CARD_FORMAT = 1
 SUPPORTED_IMBALANCE = ("none", "class_weights", "undersample", "oversample")
 
@@ -420,11 +445,11 @@ def _fit_and_record(config: TrainConfig, run_dir: Path, baseline: Baseline, opti
                                   "val_loss": val_loss, "val_acc": val_acc, "val_macro_f1": val_f1,
                                   "lr": None, "epoch_seconds": seconds, "elapsed_seconds": seconds})
 
-    import joblib  # ships with scikit-learn
+    import skops.io
 
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer, compress=3)  # forests are large; compression shrinks them ~5x
-    runs.atomic_write_bytes(run_dir / MODEL_FILE, buffer.getvalue())
+    # forests are large; compression shrinks them several times
+    runs.atomic_write_bytes(run_dir / MODEL_FILE, skops.io.dumps(pipeline, compression=zipfile.ZIP_DEFLATED,
+                                                                  compresslevel=6))
     from sklearn import __version__ as sklearn_version
     card = {
         "format": CARD_FORMAT, "kind": "classical", "arch": baseline.name, "description": baseline.description,
@@ -443,21 +468,50 @@ def _fit_and_record(config: TrainConfig, run_dir: Path, baseline: Baseline, opti
 
 
 def load_classical(run_dir: str | Path) -> tuple[Pipeline, dict]:
-    """The fitted pipeline and model card of a classical run (joblib executes code: own runs only)."""
+    """The fitted pipeline and model card of a classical run, loaded without running stored code."""
     run_dir = Path(run_dir)
     card = runs.read_json(run_dir / MODEL_CARD)
     path = run_dir / MODEL_FILE
-    if not path.exists():
+    if path.exists():
+        pipeline = _load_skops(path)
+    elif (run_dir / LEGACY_MODEL_FILE).exists():
+        pipeline = _load_legacy_pickle(run_dir / LEGACY_MODEL_FILE)
+    else:
         raise runs.RunError(f"{path} is missing: the run has no fitted classical model")
-    import joblib
+    if list(getattr(pipeline, "fer_classes_", ())) != list(card.get("classes", [])):
+        raise runs.RunError(f"{path} does not match its model card (class lists differ)")
+    return pipeline, card
 
+
+def _load_skops(path: Path) -> Pipeline:
+    import skops.io
     try:
-        pipeline = joblib.load(path)
+        named = set(skops.io.get_untrusted_types(file=path))
+        foreign = sorted(named - TRUSTED_TYPES)
+        if foreign:
+            raise runs.RunError(f"{path} names types a classical baseline is not made of ({', '.join(foreign[:5])}); "
+                                "it was not loaded")
+        pipeline = skops.io.load(path, trusted=sorted(named))
+    except runs.RunError:
+        raise
+    except Exception as exc:  # a truncated or foreign file can fail in many ways
+        raise runs.RunError(f"{path} is unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(pipeline, Pipeline):
+        raise runs.RunError(f"{path} does not hold a scikit-learn pipeline")
+    return pipeline
+
+
+def _load_legacy_pickle(path: Path) -> Pipeline:
+    """A run saved before skops: a pickle, which can run code, so only on the user's explicit say-so."""
+    if os.environ.get(TRUST_PICKLES_ENV) != "1":
+        raise runs.RunError(f"{path} is a pickle from an older version, and loading a pickle can run any code "
+                            f"it holds. If you made this run yourself, set {TRUST_PICKLES_ENV}=1 to load it; "
+                            "better, train the run again (it is then saved safely)")
+    import joblib
+    try:
+        return joblib.load(path)
     except Exception as exc:  # a truncated or foreign file can fail in many ways
         if "SharpnessCap" in str(exc):
             raise runs.RunError(f"{path} was fitted with the sharpness cap, which was removed on 2026-11-26 with the "
                                 "blurred copy of FER2013 it was made for; train the run again") from None
         raise runs.RunError(f"{path} is unreadable ({type(exc).__name__}: {exc})") from None
-    if list(getattr(pipeline, "fer_classes_", ())) != list(card.get("classes", [])):
-        raise runs.RunError(f"{path} does not match its model card (class lists differ)")
-    return pipeline, card

@@ -38,9 +38,9 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, split: str
         raise ValueError(f"the dataset has no {split!r} split; it has {', '.join(ds.split_names())}")
     part = ds.split(split)
     if is_classical(config.arch):
-        from .classical import load_classical, predict_proba_classical
+        from .classical import class_names, load_classical, predict_proba_classical
         pipeline, card = load_classical(run_dir)
-        model_classes = list(card["class_names"])
+        model_classes = class_names(card)
         probs = predict_proba_classical(pipeline, part.images)
     else:
         from .train import load_checkpoint, predict_probabilities, resolve_device

@@ -2,7 +2,7 @@
 
 `Predictor.from_run(run_dir)` loads everything a checkpoint needs to be used alone: the architecture,
 class names, input size and the exact eval preprocessing (per-face standardisation), safely
-(`weights_only=True`; classical runs load their own joblib file). Photos
+(`weights_only=True`; classical runs load their skops file, which cannot run code either). Photos
 go through face detection (faces.py) first; 48x48 faces can be given directly.
 
 One Predictor may be shared by several threads (the app caches one per run): every use of the model
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import runs
-from .classical import MODEL_FILE, is_classical
+from .classical import LEGACY_MODEL_FILE, MODEL_FILE, class_names, is_classical
 from .data.dataset import IMAGE_SIZE
 from .emotions import display
 
@@ -121,7 +121,7 @@ class Predictor:
             if is_classical(arch):
                 from .classical import load_classical
                 pipeline, card = load_classical(run_dir)
-                return cls(run_dir, arch, card["class_names"], card=card, pipeline=pipeline, record=record)
+                return cls(run_dir, arch, class_names(card), card=card, pipeline=pipeline, record=record)
             from .train import load_checkpoint, resolve_device
             torch_device = resolve_device(device)
             model, card, _ = load_checkpoint(run_dir / runs.CHECKPOINT, torch_device)
@@ -227,7 +227,7 @@ def read_image_file(path: Path) -> bytes:
 def checkpoint_stamp(run_dir: str | os.PathLike) -> float:
     """Modification time of the run's model file (0 when absent): a cache key that changes when a
     running job saves a better checkpoint."""
-    for name in (runs.CHECKPOINT, MODEL_FILE):
+    for name in (runs.CHECKPOINT, MODEL_FILE, LEGACY_MODEL_FILE):
         path = Path(run_dir) / name
         if path.exists():
             return path.stat().st_mtime
@@ -249,7 +249,8 @@ def usable_runs(root: str | os.PathLike | None = None, deep_only: bool = False,
     found = []
     for record in runs.list_runs(root):
         deep = record.has_checkpoint
-        if deep or (not deep_only and (record.run_dir / MODEL_FILE).exists()):
+        classical = (record.run_dir / MODEL_FILE).exists() or (record.run_dir / LEGACY_MODEL_FILE).exists()
+        if deep or (not deep_only and classical):
             found.append(record)
     found.sort(key=lambda r: (r.state != "completed", -(r.status.get("finished_at") or 0)))
     builtin = builtin_record() if include_builtin else None

@@ -6,7 +6,7 @@ import pytest
 
 from fer_core import runs, worker
 from fer_core.classical import (
-    CLASSICAL, HOGFeatures, PixelScaler, classical_names, is_classical, load_classical,
+    CLASSICAL, LEGACY_MODEL_FILE, MODEL_FILE, TRUST_PICKLES_ENV, HOGFeatures, PixelScaler, classical_names, is_classical, load_classical,
     predict_proba_classical, resolve_options, run_classical,
 )
 from fer_core.config import make_config
@@ -180,7 +180,7 @@ def test_unsupported_strategy_is_recorded_as_failed(tmp_path):
     status = runs.read_status(run_dir)
     assert "'focal' is not supported for classical baselines" in status["error"]
     assert "supported: none, class_weights, undersample, oversample" in status["error"]
-    assert not (run_dir / runs.EVALUATION).exists() and not (run_dir / "model.joblib").exists()
+    assert not (run_dir / runs.EVALUATION).exists() and not (run_dir / MODEL_FILE).exists()
 
 
 def test_direct_call_inside_run_guard_records_bad_options(tmp_path):
@@ -195,3 +195,89 @@ def test_load_classical_explains_a_missing_model(tmp_path):
     _, run_dir = _new_run(tmp_path, "hog_svm")
     with pytest.raises(runs.RunError, match="model_card.json is missing"):
         load_classical(run_dir)
+
+
+def test_predict_and_evaluate_work_on_a_classical_run_from_the_cli(completed, tmp_path):
+    """The model card names its classes 'classes'; predict and evaluate once failed on it with a KeyError."""
+    import json
+    import subprocess
+    import sys
+
+    import cv2
+    run_dir = completed["hog_svm"]
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), _synthetic_test_split()[1].images[0])
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    for args in (["predict", "--run", str(run_dir), str(face), "--json"], ["evaluate", "--run", str(run_dir), "--json"]):
+        result = subprocess.run([sys.executable, "-m", "fer_core", *args], cwd=root, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        assert "faces" in out or out["accuracy"] > 0.5
+    prediction = json.loads(subprocess.run(
+        [sys.executable, "-m", "fer_core", "predict", "--run", str(run_dir), str(face), "--json"], cwd=root,
+        capture_output=True, text=True, timeout=120).stdout)
+    assert prediction["model"]["arch"] == "hog_svm" and prediction["model"]["synthetic"] is True
+
+
+def test_demo_can_answer_with_a_classical_run(completed, isolated_project_dirs):
+    """Demo's path: default_model picks the classical run (the only model) and predicts a photo."""
+    import shutil
+
+    from fer_core.predict import Predictor, default_model
+    target = isolated_project_dirs / "checkpoints" / completed["pca_rf"].name
+    shutil.copytree(completed["pca_rf"], target)
+    record = default_model()
+    assert record is not None and record.run_dir == target
+    result = Predictor.from_run(record.run_dir).predict_photo(_synthetic_test_split()[1].images[0])
+    assert len(result.faces) == 1 and result.faces[0].label in CANONICAL_CLASSES
+
+
+def test_a_model_file_naming_foreign_types_is_not_loaded(completed, tmp_path):
+    import shutil
+
+    import skops.io
+    run_dir = tmp_path / "tampered"
+    shutil.copytree(completed["pca_rf"], run_dir)
+    (run_dir / MODEL_FILE).write_bytes(skops.io.dumps(_Foreign()))
+    with pytest.raises(runs.RunError, match="names types a classical baseline is not made of .*_Foreign"):
+        load_classical(run_dir)
+    (run_dir / MODEL_FILE).write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(runs.RunError, match="is unreadable"):
+        load_classical(run_dir)
+
+
+class _Foreign:
+    """A type no baseline is made of."""
+
+    def __init__(self):
+        self.anything = 1
+
+
+class _Planted:
+    """Unpickling this creates a file: what a tampered pickle could do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_an_old_pickled_model_runs_no_code_unless_the_user_opts_in(completed, tmp_path, monkeypatch):
+    import pickle
+    import shutil
+    run_dir = tmp_path / "old"
+    shutil.copytree(completed["pca_rf"], run_dir)
+    (run_dir / MODEL_FILE).unlink()
+    planted = tmp_path / "planted.txt"
+    (run_dir / LEGACY_MODEL_FILE).write_bytes(pickle.dumps(_Planted(str(planted))))
+    monkeypatch.delenv(TRUST_PICKLES_ENV, raising=False)
+    with pytest.raises(runs.RunError, match=f"pickle from an older version.*{TRUST_PICKLES_ENV}=1"):
+        load_classical(run_dir)
+    assert not planted.exists()
+    import joblib
+    joblib.dump(load_classical(completed["pca_rf"])[0], run_dir / LEGACY_MODEL_FILE)  # a genuine old run
+    monkeypatch.setenv(TRUST_PICKLES_ENV, "1")
+    pipeline, card = load_classical(run_dir)
+    assert list(pipeline.fer_classes_) == card["classes"]
