@@ -187,6 +187,8 @@ def read_status(run_dir: Path) -> dict:
     """The run's status; an active run whose process is gone is reported (and recorded) as failed."""
     run_dir = Path(run_dir)
     status = read_json(run_dir / STATUS)
+    if not isinstance(status, dict):
+        raise RunError(f"{run_dir / STATUS} is unreadable (not a JSON object)")
     if status.get("status") == "running" and status.get("host", socket.gethostname()) == socket.gethostname() \
             and not process_alive(status.get("pid"), status.get("pid_start")):
         status = write_status(run_dir, "failed", error=(
@@ -220,9 +222,12 @@ def read_metrics(run_dir: Path) -> list[dict]:
     except OSError as exc:
         raise RunError(f"{path} is unreadable ({exc})") from None
     out = []
-    for r in rows:
-        out.append({k: (int(float(v)) if k == "epoch" else float(v)) if v not in (None, "") else None
-                    for k, v in r.items() if k in METRIC_COLUMNS})
+    for line, r in enumerate(rows, start=2):
+        try:
+            out.append({k: (int(float(v)) if k == "epoch" else float(v)) if v not in (None, "") else None
+                        for k, v in r.items() if k in METRIC_COLUMNS})
+        except (TypeError, ValueError):
+            raise RunError(f"{path} is unreadable (line {line} holds a value that is not a number)") from None
     return out
 
 
@@ -295,6 +300,9 @@ def load_run(run_dir: str | os.PathLike) -> RunRecord:
     config = read_json(run_dir / CONFIG)
     status = read_status(run_dir)
     evaluation = read_json(run_dir / EVALUATION) if (run_dir / EVALUATION).exists() else None
+    for name, value in ((CONFIG, config), (STATUS, status), (EVALUATION, evaluation)):
+        if value is not None and not isinstance(value, dict):  # a hand-edited or foreign file
+            raise RunError(f"{run_dir / name} is unreadable (not a JSON object)")
     return RunRecord(run_dir, config, status, read_metrics(run_dir), evaluation)
 
 
@@ -312,11 +320,14 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
     return records
 
 
-def delete_run(run_dir: str | os.PathLike) -> None:
-    """Remove a run folder; refuses an active run (cancel it first) and anything that is not a run."""
+def delete_run(run_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
+    """Remove a run folder; refuses an active run (cancel it first), anything that is not a run, the
+    bundled model, and, when `root` is given (the app gives its checkpoints folder), any folder outside it."""
     run_dir = Path(run_dir)
     if is_builtin(run_dir) or str(run_dir) == BUILTIN:
         raise RunError("the built-in model is part of the package and cannot be deleted")
+    if root is not None and Path(root).resolve() not in run_dir.resolve().parents:
+        raise RunError(f"{run_dir} is not inside the checkpoints folder {root}; nothing deleted")
     if not (run_dir / CONFIG).exists():
         raise RunError(f"{run_dir} is not a run folder; nothing deleted")
     if read_status(run_dir).get("status") in ACTIVE:

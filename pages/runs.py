@@ -33,7 +33,7 @@ def delete_selected_run(run_dir: str, run_id: str) -> None:
         st.session_state.runs_delete_message = ("warning", "Tick the confirmation box first: nothing was deleted.")
         return
     try:
-        delete_run(run_dir)
+        delete_run(run_dir, root=checkpoints_dir())
     except (RunError, OSError) as exc:
         st.session_state.runs_delete_message = ("error", f"{run_id} was not deleted: {exc}")
     else:

@@ -89,6 +89,33 @@ def test_list_skips_unreadable_folders_and_delete_refuses_active_runs(tmp_path):
         runs.delete_run(tmp_path / "stray-folder")
 
 
+@pytest.mark.parametrize("file, content", [
+    (runs.METRICS, "epoch,train_loss\n1,not-a-number\n"),
+    (runs.CONFIG, "[1, 2]"),
+    (runs.STATUS, "[]"),
+    (runs.EVALUATION, "\"text\""),
+])
+def test_one_tampered_run_folder_never_hides_the_others(tmp_path, file, content):
+    good = _make_run(tmp_path)
+    broken = _make_run(tmp_path)
+    (broken / file).write_text(content)
+    with pytest.raises(runs.RunError, match="is unreadable"):
+        runs.load_run(broken)
+    assert [r.run_dir for r in runs.list_runs(tmp_path)] == [good]
+
+
+def test_the_app_deletes_only_inside_its_checkpoints_folder(tmp_path):
+    outside = _make_run(tmp_path / "elsewhere")
+    runs.write_status(outside, "completed")
+    with pytest.raises(runs.RunError, match="not inside the checkpoints folder"):
+        runs.delete_run(outside, root=tmp_path / "checkpoints")
+    assert outside.exists()
+    inside = _make_run(tmp_path / "checkpoints")
+    runs.write_status(inside, "completed")
+    runs.delete_run(inside, root=tmp_path / "checkpoints")
+    assert not inside.exists()
+
+
 def test_write_evaluation_and_predictions(tmp_path):
     run_dir = _make_run(tmp_path)
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])

@@ -13,6 +13,7 @@ from .dataset import IMAGE_SIZE
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".jfif"}
 )
+_FORMATS = "PNG, JPEG, BMP, GIF, TIFF, WebP or PGM/PPM"
 # Refuse images whose decoded size would need more than this many pixels (decompression bombs).
 MAX_PIXELS = 50_000_000
 
@@ -115,5 +116,7 @@ def _decode_with_pillow(data: bytes, colour: bool = False) -> np.ndarray:
             return np.asarray(im.convert("RGB" if colour else "L"), dtype=np.uint8)
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(f"image is too large to decode safely ({exc})") from None
+    except Image.UnidentifiedImageError:
+        raise ImageDecodeError(f"not a readable image: its format is not one of {_FORMATS}") from None
     except Exception as exc:  # Pillow raises many types for broken files
         raise ImageDecodeError(f"not a readable image ({type(exc).__name__}: {exc})") from None
