@@ -77,6 +77,8 @@ def _jpeg_or_png_size(head: bytes) -> tuple[int, int] | None:
     while pos + 9 < len(head):  # walk the JPEG segments to the start-of-frame marker
         if head[pos] != 0xFF:
             return None
+        while pos + 9 < len(head) and head[pos + 1] == 0xFF:  # fill bytes: any number of 0xFF may pad a marker
+            pos += 1
         marker = head[pos + 1]
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             return int.from_bytes(head[pos + 7:pos + 9], "big"), int.from_bytes(head[pos + 5:pos + 7], "big")
@@ -87,14 +89,16 @@ def _jpeg_or_png_size(head: bytes) -> tuple[int, int] | None:
 def _check_dimensions(buf: np.ndarray) -> None:
     """Read only the header (no pixels) and refuse images that would be too large to decode."""
     size = _jpeg_or_png_size(buf[:65536].tobytes())
-    if size is None:
+    if size is None:  # other formats: Pillow reads the header (a GIF's logical screen included)
         try:
             with warnings.catch_warnings():  # Pillow's own bomb warning: we apply our own limit below
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 with Image.open(io.BytesIO(buf.tobytes())) as im:
                     size = im.size
-        except Exception:
-            return  # not something Pillow knows; OpenCV gets its chance
+        except Image.DecompressionBombError:
+            raise ImageDecodeError(f"image is far over the {MAX_PIXELS:,}-pixel limit; resize it first") from None
+        except Exception:  # what cannot be sized is not decoded: OpenCV would allocate whatever it claims
+            raise ImageDecodeError(f"not a readable image: its format is not one of {_FORMATS}") from None
     width, height = size
     if width * height > MAX_PIXELS:
         raise ImageDecodeError(

@@ -14,6 +14,7 @@ from .dataset import DataError
 # Bounds for archives we did not make (uploads, downloads): refuse rather than exhaust memory.
 MAX_ARCHIVE_FILES = 500_000
 MAX_ARCHIVE_UNCOMPRESSED = 8 * 1024**3
+MAX_MEMBER_BYTES = 64 * 1024**2  # one file of a dataset (an image, a CSV part): far above any real one
 
 
 def is_junk(rel: str) -> bool:
@@ -54,15 +55,28 @@ class FileTree:
         total = sum(i.file_size for i in infos)
         if total > MAX_ARCHIVE_UNCOMPRESSED:
             raise DataError(f"{self.path}: {total / 1024**3:.1f} GB uncompressed, over the {MAX_ARCHIVE_UNCOMPRESSED / 1024**3:.0f} GB limit.")
+        self._check_no_overlaps(infos)
         self._infos = {}
         self.entries = []
         for info in infos:
             rel = info.filename.replace("\\", "/").lstrip("/")
             if is_junk(rel):
                 continue
+            if rel in self._infos:  # one would silently replace the other and be counted twice
+                raise DataError(f"{self.path}: two entries are named {rel!r}; a dataset zip needs unique names.")
             self._infos[rel] = info
             self.entries.append(FileEntry(rel, info.file_size))
         self.entries.sort(key=lambda e: e.rel)
+
+    def _check_no_overlaps(self, infos: list[zipfile.ZipInfo]) -> None:
+        """Refuse archives whose entries share bytes (a zip bomb trick: thousands of names, one member)."""
+        end = 0
+        for info in sorted(infos, key=lambda i: i.header_offset):
+            if info.header_offset < end:
+                raise DataError(f"{self.path}: entries overlap inside the archive ({info.filename!r}); "
+                                "this is not an ordinary zip, so it was not read.")
+            name_len, extra_len = struct.unpack("<HH", self._raw[info.header_offset + 26:info.header_offset + 30])
+            end = info.header_offset + 30 + name_len + extra_len + info.compress_size
 
     def _walk_folder(self):
         for dirpath, dirnames, filenames in os.walk(self.path):
@@ -78,17 +92,24 @@ class FileTree:
         if not self.is_zip:
             return (self.path / entry.rel).read_bytes()
         info = self._infos[entry.rel]
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise zipfile.BadZipFile(f"{entry.rel} inflates to {info.file_size / 1024**2:.0f} MB, over the "
+                                     f"{MAX_MEMBER_BYTES / 1024**2:.0f} MB limit for one file")
         start = info.header_offset
         name_len, extra_len = struct.unpack("<HH", self._raw[start + 26:start + 30])
         data_start = start + 30 + name_len + extra_len
         payload = self._raw[data_start:data_start + info.compress_size]
+        # Inflate at most one byte past the declared size, whatever the method: a member that claims
+        # to be small but inflates to gigabytes is caught after size + 1 bytes, not after gigabytes.
         if info.compress_type == zipfile.ZIP_STORED:
             data = payload
         elif info.compress_type == zipfile.ZIP_DEFLATED:
-            data = zlib.decompress(payload, -15)
-        else:  # rare methods (bzip2, lzma): let zipfile handle them
-            with zipfile.ZipFile(self.path) as zf:
-                data = zf.read(info)
+            data = zlib.decompressobj(-15).decompress(payload, info.file_size + 1)
+        else:  # rare methods (bzip2, lzma): zipfile's stream, read with the same bound
+            with zipfile.ZipFile(self.path) as zf, zf.open(info) as member:
+                data = member.read(info.file_size + 1)
+        if len(data) > info.file_size:
+            raise zipfile.BadZipFile(f"{entry.rel} inflates past its declared size: a damaged or hostile archive")
         if zlib.crc32(data) != info.CRC:
             raise zipfile.BadZipFile("CRC mismatch: the archive member is damaged")
         return data

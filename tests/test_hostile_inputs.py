@@ -1,0 +1,115 @@
+"""Hostile and malformed inputs: images that lie about their size, zips that lie about their members.
+
+Each case is generated here (nothing hostile is committed) and must end in a clear error, fast, without
+allocating what the file claims.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+
+from fer_core.data.dataset import DataError
+from fer_core.data.decode import MAX_PIXELS, ImageDecodeError, decode_gray, decode_rgb
+from fer_core.data.files import FileTree
+
+from .conftest import png_bytes
+
+
+def huge_gif(width: int = 65535, height: int = 65535) -> bytes:
+    """A 1x1 GIF whose logical screen claims width x height (35 bytes)."""
+    return (b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00"
+            + b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00" + b"\x02\x02\x44\x01\x00" + b"\x3b")
+
+
+def jpeg_header_with_fill_bytes(width: int, height: int) -> bytes:
+    """SOI, then a start-of-frame marker preceded by legal 0xFF fill bytes, claiming width x height."""
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + b"\xff\xff\xff" + sof + b"\x00" * 64
+
+
+@pytest.mark.parametrize("decode", [decode_gray, decode_rgb])
+@pytest.mark.parametrize("data, message", [
+    (huge_gif(), "pixel limit"),
+    (jpeg_header_with_fill_bytes(60000, 60000), "60000x60000 pixels, over the"),
+    (b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 30000 +X 30000\n" + b"\x00" * 64, "not a readable image"),
+    (b"\x00" * 200, "not a readable image"),
+])
+def test_images_that_lie_about_their_size_are_refused_before_decoding(decode, data, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no bomb warning leaks out either
+        with pytest.raises(ImageDecodeError, match=message):
+            decode(data)
+    assert 60000 * 60000 > MAX_PIXELS
+
+
+def _zip(entries: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _understate_sizes(data: bytes, declared: int) -> bytes:
+    """Rewrite every member's uncompressed size (local header and central directory) to `declared`."""
+    raw = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = raw.find(signature)
+        while at != -1:
+            raw[at + offset:at + offset + 4] = struct.pack("<I", declared)
+            at = raw.find(signature, at + 4)
+    return bytes(raw)
+
+
+def _face() -> bytes:
+    return png_bytes(np.full((48, 48), 128, np.uint8))
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_member_inflating_past_its_declared_size_is_stopped(tmp_path, compression):
+    path = tmp_path / "bomb.zip"
+    path.write_bytes(_understate_sizes(_zip({"happy/a.png": b"\0" * 5_000_000}, compression), declared=100))
+    tree = FileTree(path)
+    # zipfile itself stops bzip2/LZMA streams at the declared size and then fails their CRC
+    with pytest.raises(zipfile.BadZipFile, match="inflates past its declared size|Bad CRC-32"):
+        tree.read(tree.entries[0])
+
+
+def test_entries_sharing_one_member_are_refused(tmp_path):
+    data = bytearray(_zip({"happy/a.png": _face()}))
+    eocd = data.rfind(b"PK\x05\x06")
+    cd_size, cd_offset = struct.unpack("<II", data[eocd + 12:eocd + 20])
+    record = bytes(data[cd_offset:cd_offset + cd_size])
+    copies = [record.replace(b"happy/a.png", f"happy/{i}.png".encode()) for i in range(3)]
+    central = record + b"".join(copies)
+    end = bytearray(data[eocd:])
+    end[8:12] = struct.pack("<HH", 4, 4)
+    end[12:16] = struct.pack("<I", len(central))
+    path = tmp_path / "overlap.zip"
+    path.write_bytes(bytes(data[:cd_offset]) + central + bytes(end))
+    with pytest.raises(DataError, match="entries overlap"):
+        FileTree(path)
+
+
+def test_two_entries_with_one_name_are_refused(tmp_path):
+    path = tmp_path / "twice.zip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name it is asked to write
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("happy/a.png", _face())
+            zf.writestr("happy/a.png", _face())
+    with pytest.raises(DataError, match="two entries are named 'happy/a.png'"):
+        FileTree(path)
+
+
+def test_an_ordinary_zip_still_reads(tmp_path):
+    path = tmp_path / "ok.zip"
+    path.write_bytes(_zip({"happy/a.png": _face(), "sad/b.png": _face()}))
+    tree = FileTree(path)
+    assert [e.rel for e in tree.entries] == ["happy/a.png", "sad/b.png"]
+    assert decode_gray(tree.read(tree.entries[0])).shape == (48, 48)
