@@ -316,7 +316,8 @@ def _print_runs(rows: list[dict]) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from . import runs
+    from . import jobs, runs
+    jobs.reconcile(args.out)  # queued runs whose scheduler died start again
     rows = [r.summary() for r in runs.list_runs(args.out)]
     if args.json:
         print(json.dumps(rows))

@@ -221,6 +221,15 @@ def active_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
     return records
 
 
+def reconcile(root: str | os.PathLike | None = None) -> bool:
+    """The explicit repair step for readers of a checkpoints folder (the `runs` command, the Runs page):
+    if runs are queued and no scheduler serves the folder (it died, or the machine restarted), start
+    one, so queued runs never strand. Runs whose process died are marked failed as they are read.
+    True if a scheduler was started."""
+    root = _root(root)
+    return ensure_scheduler(root) if _queued(root) else False
+
+
 def queue_position(run_dir: str | os.PathLike) -> int | None:
     """1 for the next run to start, 2 for the one after, ...; None if the run is not queued."""
     run_dir = Path(run_dir).resolve()

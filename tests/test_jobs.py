@@ -233,3 +233,18 @@ def test_bad_arguments_say_what_is_wrong(root):
     with pytest.raises(ValueError, match="timeout"):
         jobs.cancel(root, timeout=-1)
     assert jobs.queue_position(root / "nope") is None
+
+
+def test_listing_runs_restarts_a_stranded_queue(root):
+    """A queued run whose scheduler died (none is running) starts when someone lists the runs."""
+    from pathlib import Path
+
+    from fer_core.runs import create_run
+    run_dir = create_run(make_config(**FAST), root)  # queued, and no scheduler started
+    assert not jobs.scheduler_running(root) and read_status(run_dir)["status"] == "queued"
+    listing = subprocess.run([sys.executable, "-m", "fer_core", "runs", "--out", str(root), "--json"],
+                             cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    assert wait_finished([run_dir], timeout=120)[0]["status"] == "completed"
+    wait_for(lambda: not jobs.scheduler_running(root), 10, "the scheduler to exit once the queue is empty")
+    assert jobs.reconcile(root) is False  # nothing queued: nothing to repair
