@@ -113,3 +113,35 @@ def test_an_ordinary_zip_still_reads(tmp_path):
     tree = FileTree(path)
     assert [e.rel for e in tree.entries] == ["happy/a.png", "sad/b.png"]
     assert decode_gray(tree.read(tree.entries[0])).shape == (48, 48)
+
+
+def _csv(tmp_path, rows: list[str], header: str = "emotion,pixels,Usage") -> "Path":
+    path = tmp_path / "fer2013.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def _pixels(value: str = "128") -> str:
+    return " ".join([value] * 48 * 48)
+
+
+def test_csv_pixels_that_would_wrap_round_are_out_of_range(tmp_path):
+    from fer_core.data.sources import read_csv
+    wrapped = " ".join(["4294967296", "4294967297"] + ["128"] * (48 * 48 - 2))
+    ds = read_csv(_csv(tmp_path, [f"3,{_pixels()},Training", f"3,{wrapped},Training", f"4,{_pixels('1.5')},Training"]))
+    assert len(ds) == 1 and ds.report.n_skipped == 2
+    assert all("0-255" in reason for _, reason in ds.report.skipped)
+
+
+def test_a_unicode_digit_label_is_one_bad_row_with_its_line(tmp_path):
+    from fer_core.data.sources import read_csv
+    ds = read_csv(_csv(tmp_path, [f"3,{_pixels()},Training", f"\u00b2,{_pixels()},Training"]))
+    assert len(ds) == 1
+    (where, reason), = ds.report.skipped
+    assert "line 3" in where and "not a known label" in reason
+
+
+def test_columns_differing_only_in_case_are_refused(tmp_path):
+    from fer_core.data.sources import read_csv
+    with pytest.raises(DataError, match="columns emotion, Emotion differ only in case"):
+        read_csv(_csv(tmp_path, [f"3,4,{_pixels()},Training"], header="emotion,Emotion,pixels,Usage"))

@@ -156,7 +156,7 @@ def read_image_tree(path: str | os.PathLike) -> FaceDataset:
 
 def _parse_label(value: str) -> str | None:
     value = str(value).strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not '²' or other Unicode digits int() refuses
         index = int(value)
         return CANONICAL_CLASSES[index] if index < len(CANONICAL_CLASSES) else None
     return canonical_name(value)
@@ -173,7 +173,8 @@ def _parse_pixels(column: "pd.Series") -> tuple[np.ndarray, np.ndarray]:
         with warnings.catch_warnings():  # numpy warns or raises on a bad token, by version
             warnings.simplefilter("ignore", DeprecationWarning)
             try:  # one C-level parse of every row at once is far faster than splitting row by row
-                values = np.fromstring(joined, dtype=np.int32, sep=" ")
+                # float64, not int32: 2**32 must stay out of range rather than wrap round to 0
+                values = np.fromstring(joined, dtype=np.float64, sep=" ")
             except ValueError:
                 values = None
     if values is None or values.size != good.sum() * PIXELS_PER_IMAGE:
@@ -181,12 +182,12 @@ def _parse_pixels(column: "pd.Series") -> tuple[np.ndarray, np.ndarray]:
         parsed = []
         for i in np.flatnonzero(good):
             try:
-                parsed.append(np.array(texts.iloc[i].split(), dtype=np.int32))
+                parsed.append(np.array(texts.iloc[i].split(), dtype=np.float64))
             except ValueError:
                 good[i] = False
-        values = np.concatenate(parsed) if parsed else np.empty(0, np.int32)
+        values = np.concatenate(parsed) if parsed else np.empty(0, np.float64)
     images = values.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
-    in_range = ((images >= 0) & (images <= 255)).all(axis=(1, 2))
+    in_range = ((images >= 0) & (images <= 255) & (images == np.floor(images))).all(axis=(1, 2))
     good_rows = np.flatnonzero(good)
     good[good_rows[~in_range]] = False
     return images[in_range].astype(np.uint8), good
@@ -201,6 +202,10 @@ def read_csv(path: str | os.PathLike) -> FaceDataset:
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{csv_path}: not a readable CSV ({exc}).") from None
     columns = {c.strip().lower(): c for c in frame.columns}
+    for name in ("emotion", "pixels", "usage"):
+        spellings = [str(c) for c in frame.columns if str(c).strip().lower() == name]
+        if len(spellings) > 1:  # which one is meant cannot be guessed
+            raise DataError(f"{csv_path}: the columns {', '.join(spellings)} differ only in case; keep one of them.")
     missing = [c for c in ("emotion", "pixels") if c not in columns]
     if missing:
         raise DataError(f"{csv_path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}. "
