@@ -145,3 +145,17 @@ def test_columns_differing_only_in_case_are_refused(tmp_path):
     from fer_core.data.sources import read_csv
     with pytest.raises(DataError, match="columns emotion, Emotion differ only in case"):
         read_csv(_csv(tmp_path, [f"3,4,{_pixels()},Training"], header="emotion,Emotion,pixels,Usage"))
+
+
+def test_16_bit_and_float_images_are_scaled_by_their_real_range():
+    import cv2
+    ten_bit = (np.arange(48 * 48, dtype=np.uint16).reshape(48, 48) % 1024)  # 10-bit data in a 16-bit PNG
+    ok, png16 = cv2.imencode(".png", ten_bit)
+    gray = decode_gray(png16.tobytes())
+    assert gray.dtype == np.uint8 and gray.max() >= 250  # not the black face a >> 8 shift gives
+    unit = (np.arange(48 * 48, dtype=np.float32).reshape(48, 48) / (48 * 48))  # float TIFF in [0, 1]
+    ok, tiff = cv2.imencode(".tiff", unit)
+    assert ok
+    gray = decode_gray(tiff.tobytes())
+    assert gray.max() >= 250 and gray.min() == 0
+    assert decode_rgb(png16.tobytes()).max() >= 250

@@ -40,9 +40,10 @@ def decode_gray(data: bytes | np.ndarray) -> np.ndarray:
     if buf.size == 0:
         raise ImageDecodeError("empty file")
     _check_dimensions(buf)
-    gray = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)  # converts colour, 16-bit and applies EXIF orientation
+    # colour converted, EXIF orientation applied, 16-bit and float kept as they are for to_uint8
+    gray = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if gray is not None and gray.ndim == 2 and gray.size:
-        return gray
+        return to_uint8(gray)
     return _decode_with_pillow(buf.tobytes())
 
 
@@ -56,10 +57,28 @@ def decode_rgb(data: bytes | np.ndarray) -> np.ndarray:
     if buf.size == 0:
         raise ImageDecodeError("empty file")
     _check_dimensions(buf)
-    rgb = cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB)  # 8-bit 3-channel whatever the source, EXIF applied
+    rgb = cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB | cv2.IMREAD_ANYDEPTH)  # 3-channel whatever the source, EXIF applied
     if rgb is not None and rgb.ndim == 3 and rgb.size:
-        return rgb
+        return to_uint8(rgb)
     return _decode_with_pillow(buf.tobytes(), colour=True)
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """8-bit pixels from any depth, scaled by the bit depth the data really uses: a 16-bit PNG holding
+    10-bit data (max 1023) or a float TIFF in [0, 1] must not come out black, as a fixed 8-bit shift or a
+    plain cast would make them. Full 16-bit data keeps the usual shift by 8 bits."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    if pixels.dtype.kind in "ui":
+        values = np.clip(pixels, 0, None)
+        bits = max(8, int(values.max()).bit_length()) if values.size else 8
+        if bits >= 16:
+            return (values >> (bits - 8)).astype(np.uint8)
+        return np.clip(values * (255.0 / (2 ** bits - 1)), 0, 255).round().astype(np.uint8)
+    values = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(values.max()) if values.size else 0.0
+    scale = 255.0 if top <= 1.0 else 255.0 / top
+    return np.clip(values * scale, 0, 255).round().astype(np.uint8)
 
 
 def decode_face(data: bytes | np.ndarray) -> np.ndarray:
