@@ -222,7 +222,8 @@ def active_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
 
 
 def reconcile(root: str | os.PathLike | None = None) -> bool:
-    """The explicit repair step for readers of a checkpoints folder (the `runs` command, the Runs page):
+    """The explicit repair step for readers of a checkpoints folder (the `runs` command; the Train page's
+    poll does the same through active_runs):
     if runs are queued and no scheduler serves the folder (it died, or the machine restarted), start
     one, so queued runs never strand. Runs whose process died are marked failed as they are read.
     True if a scheduler was started."""

@@ -5,7 +5,6 @@ import streamlit as st
 from fer_core import compare
 from fer_core.emotions import display
 from fer_core.figures.runs import confusion_heatmap, per_class_f1_bars, run_colours, training_curves
-from fer_core.jobs import reconcile
 from fer_core.paths import checkpoints_dir
 from fer_core.runs import ACTIVE, RunError, delete_run, list_runs, read_predictions
 from pages.common import require_app_navigation
@@ -52,7 +51,6 @@ if "runs_delete_message" in st.session_state:
     level, message = st.session_state.pop("runs_delete_message")
     getattr(st, level)(message)
 
-reconcile()  # queued runs whose scheduler died start again
 records = list_runs()
 if not records:
     st.info("No runs yet. Train a model on the Train page (a few minutes on a CPU with the built-in synthetic "
