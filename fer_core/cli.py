@@ -500,3 +500,6 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path that cannot be read or written: say which, without a traceback
+        print(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return 2

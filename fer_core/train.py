@@ -87,15 +87,35 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     try:
         blob = torch.load(path, map_location=device, weights_only=True)
         card = ModelCard.from_dict(blob["card"])
+        state = blob["state_dict"]
     except Exception as exc:
         raise runs.RunError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     try:
         card.augment_config  # noqa: B018 (refuses preprocessing this version no longer has)
+        _check_card_bounds(card)
     except ValueError as exc:
         raise runs.RunError(f"{path} cannot be used: {exc}") from None
-    model = build_model(card.arch, card.num_classes, in_chans=card.in_chans, drop_rate=card.drop_rate)
-    model.load_state_dict(blob["state_dict"])
+    try:
+        model = build_model(card.arch, card.num_classes, in_chans=card.in_chans, drop_rate=card.drop_rate)
+        model.load_state_dict(state)
+    except Exception as exc:  # an unknown arch, or weights of another shape than the card describes
+        raise runs.RunError(f"{path} does not match its own model card ({card.arch}, {card.num_classes} classes): "
+                            f"{type(exc).__name__}: {str(exc)[:300]}") from None
     return model.to(device).eval(), card, blob.get("info", {})
+
+
+MAX_CLASSES, MAX_INPUT_SIZE, MAX_IN_CHANS = 1000, 1024, 4
+
+
+def _check_card_bounds(card: ModelCard) -> None:
+    """Refuse a card whose sizes would make building the model allocate absurd amounts (a tampered file)."""
+    if not isinstance(card.class_names, list) or not 1 <= len(card.class_names) <= MAX_CLASSES:
+        raise ValueError(f"its card lists {len(card.class_names) if isinstance(card.class_names, list) else '?'} "
+                         f"classes; between 1 and {MAX_CLASSES} are allowed")
+    if not isinstance(card.in_chans, int) or not 1 <= card.in_chans <= MAX_IN_CHANS:
+        raise ValueError(f"its card says {card.in_chans!r} input channels; 1 to {MAX_IN_CHANS} are allowed")
+    if card.augment_config.input_size > MAX_INPUT_SIZE:
+        raise ValueError(f"its card says input size {card.augment_config.input_size}; at most {MAX_INPUT_SIZE}")
 
 
 # ---------------------------------------------------------------- devices and distribution

@@ -159,3 +159,56 @@ def test_16_bit_and_float_images_are_scaled_by_their_real_range():
     gray = decode_gray(tiff.tobytes())
     assert gray.max() >= 250 and gray.min() == 0
     assert decode_rgb(png16.tobytes()).max() >= 250
+
+
+def _tampered_checkpoint(trained_run, tmp_path, edit) -> "Path":
+    import shutil
+
+    import torch
+
+    from fer_core import runs
+    run_dir = tmp_path / "tampered"
+    shutil.copytree(trained_run, run_dir)
+    blob = torch.load(run_dir / runs.CHECKPOINT, weights_only=True)
+    edit(blob)
+    torch.save(blob, run_dir / runs.CHECKPOINT)
+    return run_dir
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda b: b["card"].update(class_names=[f"c{i}" for i in range(1_000_000)]), "1000000 classes; between 1 and 1000"),
+    (lambda b: b["card"].update(class_names=["a", "b"]), "does not match its own model card"),
+    (lambda b: b["card"].update(arch="no_such_net"), "does not match its own model card .no_such_net"),
+    (lambda b: b["card"].update(in_chans=10_000), "10000 input channels"),
+    (lambda b: b.pop("state_dict"), "not a readable checkpoint"),
+])
+def test_a_checkpoint_at_odds_with_its_card_is_a_clear_error(trained_run, tmp_path, edit, message):
+    from fer_core import runs
+    from fer_core.predict import Predictor
+    with pytest.raises(runs.RunError, match=message):
+        Predictor.from_run(_tampered_checkpoint(trained_run, tmp_path, edit))
+
+
+@pytest.mark.parametrize("make", ["device", "fifo"])
+def test_a_device_or_pipe_as_data_is_a_clear_error(tmp_path, make):
+    import os
+
+    from fer_core.data import load_dataset
+    path = "/dev/zero" if make == "device" else tmp_path / "pipe"
+    if make == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(DataError, match="is not a file or folder .a device, pipe or socket"):
+        load_dataset(str(path))
+
+
+def test_an_output_path_that_cannot_be_created_is_one_line_not_a_traceback(bundled_model, tmp_path, capsys):
+    import cv2
+
+    from fer_core.cli import main
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), np.full((48, 48), 128, np.uint8))
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder is needed")
+    assert main(["explain", str(face), "--out", str(blocker / "sub" / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1

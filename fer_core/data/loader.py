@@ -18,6 +18,10 @@ _READERS = {"csv": read_csv, "folder": read_image_tree}
 def read_source(path: str | os.PathLike, *, use_cache: bool = True,
                 cache_dir: str | os.PathLike | None = None) -> FaceDataset:
     """Decode a source as it is (its own splits only), through the cache. Sets `groups`."""
+    source = Path(path)
+    if source.exists() and not (source.is_file() or source.is_dir()):
+        raise DataError(f"{source} is not a file or folder (a device, pipe or socket); give a dataset zip, "
+                        "folder or CSV")
     kind = detect_kind(path)
     target = cache.cache_path(Path(cache_dir) if cache_dir else paths.cache_dir(), kind, fingerprint(path))
     if use_cache:
