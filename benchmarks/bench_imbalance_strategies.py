@@ -53,7 +53,7 @@ def main() -> None:
                   f"disgust recall {row['disgust_recall']:.3f}  ({row['minutes']:.1f} min, {run.run_dir.name})",
                   flush=True)
 
-    print(f"\n| strategy | test accuracy (%) | test macro-F1 | disgust recall (%) | seeds | minutes/run |")
+    print("\n| strategy | test accuracy (%) | test macro-F1 | disgust recall (%) | seeds | minutes/run |")
     print("|---|---|---|---|---|---|")
     for strategy, rows in results.items():
         print(f"| {strategy} | {mean_sd([r['accuracy'] for r in rows], 100)} "

@@ -1,7 +1,7 @@
 """Batch prediction: image files, folders and zips -> one row per face -> CSV.
 
 Inputs are expanded lazily (a folder: its image files, sorted, recursively; a zip: its image members,
-each read with a size cap), faces are found image by image, and the model sees them in large batches,
+read through data.files.FileTree with a size cap per image), faces are found image by image, and the model sees them in large batches,
 which is where the speed of `predict` on many images comes from. An unreadable image becomes an error
 row for that image; it never stops the batch.
 """
@@ -10,13 +10,16 @@ from __future__ import annotations
 import csv
 import os
 import zipfile
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
+from .data.dataset import DataError
 from .data.decode import IMAGE_EXTENSIONS
+from .data.files import FileTree
 from .uploads import MAX_IMAGE_BYTES
 
 MODEL_BATCH = 512  # faces per model call
@@ -38,12 +41,11 @@ class ImageResult:
     name: str
     prediction: dict | None = None
     error: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         if self.error is not None:
-            return {"image": self.name, "error": self.error, **self.extra}
-        return {"image": self.name, **self.extra, **(self.prediction or {})}
+            return {"image": self.name, "error": self.error}
+        return {"image": self.name, **(self.prediction or {})}
 
 
 def _is_image_name(name: str) -> bool:
@@ -62,30 +64,25 @@ def _read_file(path: Path, name: str) -> ImageInput:
 
 
 def _zip_members(path: Path) -> Iterator[ImageInput]:
+    """The zip's image members through the dataset reader's FileTree (its size, overlap and
+    duplicate-name checks included), each read only when it is small enough for an image."""
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        yield ImageInput(str(path), error=f"not a readable zip file ({exc})")
+        tree = FileTree(path)
+    except DataError as exc:
+        yield ImageInput(str(path), error=str(exc))
         return
-    with archive:
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            if info.is_dir() or not _is_image_name(info.filename):
-                continue
-            name = f"{path}:{info.filename}"
-            if info.file_size > MAX_IMAGE_BYTES:  # checked before inflating: a small zip can hide a huge file
-                yield ImageInput(name, error=f"inflates to {info.file_size / 2**20:.0f} MB; images may be at most "
-                                             f"{MAX_IMAGE_BYTES / 2**20:.0f} MB")
-                continue
-            try:
-                with archive.open(info) as member:
-                    data = member.read(MAX_IMAGE_BYTES + 1)
-            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
-                yield ImageInput(name, error=f"could not be extracted ({exc})")
-                continue
-            if len(data) > MAX_IMAGE_BYTES:
-                yield ImageInput(name, error="inflates past its declared size; skipped")
-                continue
-            yield ImageInput(name, data)
+    for entry in tree.entries:
+        if not _is_image_name(entry.rel):
+            continue
+        name = f"{path}:{entry.rel}"
+        if entry.size > MAX_IMAGE_BYTES:  # checked before inflating: a small zip can hide a huge file
+            yield ImageInput(name, error=f"inflates to {entry.size / 2**20:.0f} MB; images may be at most "
+                                         f"{MAX_IMAGE_BYTES / 2**20:.0f} MB")
+            continue
+        try:
+            yield ImageInput(name, tree.read(entry))
+        except (OSError, zlib.error, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as exc:
+            yield ImageInput(name, error=f"could not be extracted ({exc})")
 
 
 def expand_inputs(items: Iterable[str | os.PathLike]) -> Iterator[ImageInput]:

@@ -9,7 +9,8 @@ one metrics row (epoch 1), evaluation.json and predictions.csv on the test split
     model_card.json    class names, arch, feature and classifier settings, fit size and time
 
 Security: the pipeline is stored with skops.io, which rebuilds objects without running pickled code, and
-is loaded only if every type it names is on TRUSTED_TYPES (the types our baselines are made of). Runs
+is loaded only if every type it names that skops does not trust by itself is on TRUSTED_TYPES (the
+types our baselines add). Runs
 made before 2026-11-26 hold a pickle, model.joblib, which runs whatever code it names when loaded; it is
 refused unless FER_TRUST_PICKLED_MODELS=1 says the run is your own (then train it again to upgrade).
 
@@ -69,21 +70,14 @@ from .registry import Registry
 
 MODEL_FILE, MODEL_CARD = "model.skops", "model_card.json"
 LEGACY_MODEL_FILE = "model.joblib"  # a pickle: loaded only with TRUST_PICKLES_ENV=1
+MODEL_FILES = (MODEL_FILE, LEGACY_MODEL_FILE)  # either marks a run folder as holding a classical model
 TRUST_PICKLES_ENV = "FER_TRUST_PICKLED_MODELS"
-# Everything our baselines' pipelines are made of. A model file naming any other type is refused.
+# The types in our baselines' files that skops does not trust by itself (scikit-learn's estimators,
+# numpy arrays and builtins it does), read off all six baselines' files. A file naming any other is refused.
 TRUSTED_TYPES = frozenset({
     "fer_core.classical.HOGFeatures", "fer_core.classical.PixelScaler",
-    "sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler", "sklearn.decomposition._pca.PCA",
-    "sklearn.kernel_approximation.Nystroem", "sklearn.svm._classes.LinearSVC",
-    "sklearn.calibration.CalibratedClassifierCV", "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration", "sklearn.ensemble._forest.RandomForestClassifier",
-    "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._tree.Tree",
-    "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.preprocessing._label.LabelBinarizer", "sklearn.utils._bunch.Bunch",
-    "sklearn.frozen._frozen.FrozenEstimator",
-    "numpy.dtype", "numpy.ndarray", "numpy.float64", "numpy.int64", "numpy.random.mtrand.RandomState",
-    "numpy.random._mt19937.MT19937", "builtins.slice", "builtins.getattr", "builtins.tuple",
+    "sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer", "sklearn.tree._tree.Tree",
 })
 
 

@@ -7,7 +7,6 @@ torch is only imported by `run_features`, so the pixel path and the run listing 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np

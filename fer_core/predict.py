@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import runs
-from .classical import LEGACY_MODEL_FILE, MODEL_FILE, class_names, is_classical
+from .classical import MODEL_FILES, class_names, is_classical
 from .data.dataset import IMAGE_SIZE
 from .emotions import display
 
@@ -94,15 +94,15 @@ class PhotoPrediction:
 class Predictor:
     """A run's best model, ready to predict. Build with `Predictor.from_run(run_dir)`."""
 
-    def __init__(self, run_dir: Path, arch: str, classes: list[str], model=None, card=None, pipeline=None,
-                 record: runs.RunRecord | None = None, fast_model=None):
-        self.run_dir = Path(run_dir)
+    def __init__(self, record: runs.RunRecord, arch: str, classes: list[str], model=None, card=None, pipeline=None,
+                 fast_model=None):
+        self.record = record      # the run folder's record: where the model is, and its provenance
+        self.run_dir = record.run_dir
         self.arch = arch
         self.classes = list(classes)
         self.model = model        # deep runs: torch module in eval mode
         self.card = card          # deep runs: train.ModelCard; classical: the model card dict
         self.pipeline = pipeline  # classical runs: the fitted scikit-learn pipeline
-        self.record = record      # the run folder's record, for provenance
         self.fast_model = fast_model  # deep runs on CPU: the same model in ONNX Runtime (forward only), or None
 
     @property
@@ -121,7 +121,7 @@ class Predictor:
             if is_classical(arch):
                 from .classical import load_classical
                 pipeline, card = load_classical(run_dir)
-                return cls(run_dir, arch, class_names(card), card=card, pipeline=pipeline, record=record)
+                return cls(record, arch, class_names(card), card=card, pipeline=pipeline)
             from .train import load_checkpoint, resolve_device
             torch_device = resolve_device(device)
             model, card, _ = load_checkpoint(run_dir / runs.CHECKPOINT, torch_device)
@@ -131,7 +131,7 @@ class Predictor:
             raise runs.RunError(f"Run {run_dir.name} cannot predict: {exc}.{why}") from None
         from .onnx_engine import fast_forward
         fast = fast_forward(model, card.augment_config.input_size, torch_device, engine)
-        return cls(run_dir, card.arch, card.class_names, model=model, card=card, record=record, fast_model=fast)
+        return cls(record, card.arch, card.class_names, model=model, card=card, fast_model=fast)
 
     # ------------------------------------------------------------ facts
 
@@ -142,14 +142,11 @@ class Predictor:
     @property
     def provenance(self) -> dict:
         """Which model answers and what it learned from (model, run_id, arch, dataset, synthetic, recipe)."""
-        if self.record is not None:
-            return self.record.provenance()
-        return {"model": self.run_id, "run_id": self.run_id, "arch": self.arch, "dataset": None,
-                "synthetic": None, "recipe": None}
+        return self.record.provenance()
 
     def describe(self) -> str:
         """One friendly line naming the model and its training data."""
-        return self.record.describe() if self.record is not None else f"run {self.run_id} ({self.arch})"
+        return self.record.describe()
 
     @property
     def is_deep(self) -> bool:
@@ -227,7 +224,7 @@ def read_image_file(path: Path) -> bytes:
 def checkpoint_stamp(run_dir: str | os.PathLike) -> float:
     """Modification time of the run's model file (0 when absent): a cache key that changes when a
     running job saves a better checkpoint."""
-    for name in (runs.CHECKPOINT, MODEL_FILE, LEGACY_MODEL_FILE):
+    for name in (runs.CHECKPOINT, *MODEL_FILES):
         path = Path(run_dir) / name
         if path.exists():
             return path.stat().st_mtime
@@ -249,7 +246,7 @@ def usable_runs(root: str | os.PathLike | None = None, deep_only: bool = False,
     found = []
     for record in runs.list_runs(root):
         deep = record.has_checkpoint
-        classical = (record.run_dir / MODEL_FILE).exists() or (record.run_dir / LEGACY_MODEL_FILE).exists()
+        classical = any((record.run_dir / name).exists() for name in MODEL_FILES)
         if deep or (not deep_only and classical):
             found.append(record)
     found.sort(key=lambda r: (r.state != "completed", -(r.status.get("finished_at") or 0)))

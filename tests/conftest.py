@@ -1,6 +1,7 @@
 """Shared fixtures: tiny datasets generated on the fly in every supported layout."""
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -19,6 +20,15 @@ KAGGLE_COUNTS = {"train": {"angry": 6, "disgust": 2, "fear": 5, "happy": 9, "neu
 def face_pixels(seed: int) -> np.ndarray:
     """A distinct 48x48 uint8 image per seed."""
     return np.random.default_rng(seed).integers(0, 256, (48, 48), dtype=np.uint8)
+
+
+def make_zip(entries: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip archive, in memory, of name -> bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
 
 
 def png_bytes(img: np.ndarray) -> bytes:

@@ -89,3 +89,14 @@ def test_every_tab_works_on_tiny_datasets(fixture, request):
         open_tab(at, tab)
         assert not at.exception and not at.error, tab
         assert len(at.get("plotly_chart")) == 1, tab
+
+
+def test_the_bundled_model_is_an_embedding_source_named_with_its_data(bundled_model):
+    at = dataset_page(tab="Embedding")
+    source = at.selectbox(key="dataset_embed_source")
+    assert source.options[1].startswith("the built-in model (fast_cnn, trained on fer2013.zip, test accuracy")
+    source.set_value("builtin")
+    at.slider(key="dataset_embed_n").set_value(300).run()
+    assert not at.exception and not at.error
+    (chart,) = charts(at)
+    assert "the built-in model" in chart["layout"]["title"]["text"]

@@ -5,10 +5,10 @@ allocating what the file claims.
 """
 from __future__ import annotations
 
-import io
 import struct
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ from fer_core.data.dataset import DataError
 from fer_core.data.decode import MAX_PIXELS, ImageDecodeError, decode_gray, decode_rgb
 from fer_core.data.files import FileTree
 
-from .conftest import png_bytes
+from .conftest import make_zip, png_bytes
 
 
 def huge_gif(width: int = 65535, height: int = 65535) -> bytes:
@@ -47,14 +47,6 @@ def test_images_that_lie_about_their_size_are_refused_before_decoding(decode, da
     assert 60000 * 60000 > MAX_PIXELS
 
 
-def _zip(entries: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def _understate_sizes(data: bytes, declared: int) -> bytes:
     """Rewrite every member's uncompressed size (local header and central directory) to `declared`."""
     raw = bytearray(data)
@@ -73,7 +65,7 @@ def _face() -> bytes:
 @pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
 def test_a_member_inflating_past_its_declared_size_is_stopped(tmp_path, compression):
     path = tmp_path / "bomb.zip"
-    path.write_bytes(_understate_sizes(_zip({"happy/a.png": b"\0" * 5_000_000}, compression), declared=100))
+    path.write_bytes(_understate_sizes(make_zip({"happy/a.png": b"\0" * 5_000_000}, compression), declared=100))
     tree = FileTree(path)
     # zipfile itself stops bzip2/LZMA streams at the declared size and then fails their CRC
     with pytest.raises(zipfile.BadZipFile, match="inflates past its declared size|Bad CRC-32"):
@@ -81,7 +73,7 @@ def test_a_member_inflating_past_its_declared_size_is_stopped(tmp_path, compress
 
 
 def test_entries_sharing_one_member_are_refused(tmp_path):
-    data = bytearray(_zip({"happy/a.png": _face()}))
+    data = bytearray(make_zip({"happy/a.png": _face()}))
     eocd = data.rfind(b"PK\x05\x06")
     cd_size, cd_offset = struct.unpack("<II", data[eocd + 12:eocd + 20])
     record = bytes(data[cd_offset:cd_offset + cd_size])
@@ -109,13 +101,13 @@ def test_two_entries_with_one_name_are_refused(tmp_path):
 
 def test_an_ordinary_zip_still_reads(tmp_path):
     path = tmp_path / "ok.zip"
-    path.write_bytes(_zip({"happy/a.png": _face(), "sad/b.png": _face()}))
+    path.write_bytes(make_zip({"happy/a.png": _face(), "sad/b.png": _face()}))
     tree = FileTree(path)
     assert [e.rel for e in tree.entries] == ["happy/a.png", "sad/b.png"]
     assert decode_gray(tree.read(tree.entries[0])).shape == (48, 48)
 
 
-def _csv(tmp_path, rows: list[str], header: str = "emotion,pixels,Usage") -> "Path":
+def _csv(tmp_path, rows: list[str], header: str = "emotion,pixels,Usage") -> Path:
     path = tmp_path / "fer2013.csv"
     path.write_text("\n".join([header, *rows]) + "\n")
     return path
@@ -161,7 +153,7 @@ def test_16_bit_and_float_images_are_scaled_by_their_real_range():
     assert decode_rgb(png16.tobytes()).max() >= 250
 
 
-def _tampered_checkpoint(trained_run, tmp_path, edit) -> "Path":
+def _tampered_checkpoint(trained_run, tmp_path, edit) -> Path:
     import shutil
 
     import torch

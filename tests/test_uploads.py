@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import zipfile
 import zlib
 
 import numpy as np
@@ -13,17 +12,9 @@ from fer_core import paths
 from fer_core.data import load_dataset
 from fer_core.uploads import (UploadError, UploadLimits, check_image_upload, safe_filename,
                               save_uploaded_dataset, uploads_dir)
-from tests.conftest import face_pixels, png_bytes
+from tests.conftest import face_pixels, make_zip, png_bytes
 
 CLASSES = ("angry", "happy", "sad")
-
-
-def make_zip(entries: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def class_folder_entries(per_class: int = 10, prefix: str = "") -> dict[str, bytes]:
