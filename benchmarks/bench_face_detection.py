@@ -12,7 +12,7 @@ detections / detections; mean IoU over the matched pairs. Also printed for the d
 how the FER crop relates to its box (size ratio, centre offset), which sets crop_face's margin.
 
 Time per scene in the table is process CPU time (the machine may be shared with other work, which
-inflates wall time). Timing: detect + crop (fer_core.faces.detect_faces + crop_face) on one 1280x720
+inflates wall time). Timing: detect + crop (fer_core.inference.faces.detect_faces + crop_face) on one 1280x720
 photo with one face, median of --repeats, wall and CPU; and find_faces from JPEG bytes (decode
 included). About 3 minutes on 2 idle CPU cores with the defaults.
 
@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_core.faces import (DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECT_MAX_SIDE, DETECTORS, FACE_FILLS,  # noqa: E402
+from fer_core.inference.faces import (DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECT_MAX_SIDE, DETECTORS, FACE_FILLS,  # noqa: E402
                             FaceBox, HaarDetector, crop_face, detect_faces, find_faces, is_face_crop)
 
 MATCH_IOU = 0.4

@@ -24,13 +24,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_core.augment import BatchAugmenter  # noqa: E402
-from fer_core.config import make_config  # noqa: E402
-from fer_core.data.prepare import prepare_data  # noqa: E402
-from fer_core.imbalance import class_counts, get_strategy  # noqa: E402
-from fer_core.models import build_model  # noqa: E402
-from fer_core.train import (EpochContext, Schedule, _augment_for, build_optimizer, resolve_device,  # noqa: E402
-                            to_device_tensors, train_one_epoch)
+from fer_core.transforms.augment import BatchAugmenter  # noqa: E402
+from fer_core.training.config import make_config  # noqa: E402
+from fer_core.training.prepare import prepare_data  # noqa: E402
+from fer_core.training.imbalance import class_counts, get_strategy  # noqa: E402
+from fer_core.models.architectures import build_model  # noqa: E402
+from fer_core.training.loop import EpochContext, _augment_for, to_device_tensors, train_one_epoch
+from fer_core.training.optim import Schedule, build_optimizer
+from fer_core.models.runtime import resolve_device
 from timm.utils import ModelEmaV3  # noqa: E402
 
 SCOPES = ("augment", "forward", "backward", "optimizer", "ema")

@@ -30,10 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer_core import explain  # noqa: E402
-from fer_core.augment import AugmentConfig  # noqa: E402
-from fer_core.emotions import CANONICAL_CLASSES  # noqa: E402
-from fer_core.models import build_model  # noqa: E402
-from fer_core.train import ModelCard, load_checkpoint  # noqa: E402
+from fer_core.transforms.config import AugmentConfig
+from fer_core.common.emotions import CANONICAL_CLASSES  # noqa: E402
+from fer_core.models.architectures import build_model  # noqa: E402
+from fer_core.runs.card import ModelCard
+from fer_core.runs.checkpoint import load_checkpoint
 
 TARGET_MS = 50.0
 SLOW = ("scorecam",)

@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer_core import runs  # noqa: E402
-from fer_core.config import TrainConfig  # noqa: E402
+from fer_core.training.config import TrainConfig  # noqa: E402
 from fer_core.data import load_dataset  # noqa: E402
-from fer_core.metrics import macro_f1  # noqa: E402
-from fer_core.predict import Predictor  # noqa: E402
+from fer_core.common.metrics import macro_f1  # noqa: E402
+from fer_core.inference.predictor import Predictor  # noqa: E402
 
 
 def scene_with_one_face(face: np.ndarray, seed: int = 0) -> bytes:

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_core import runs  # noqa: E402
-from fer_core import train_form as tf  # noqa: E402
+from fer_core.app import train_form as tf  # noqa: E402
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; run {run_dir}")
     print(f"settings: {config.synthetic_size} synthetic faces, input {config.input_size}, {config.epochs} epochs, "
-          f"batch {config.batch_size}, {config.num_workers_threads} CPU thread(s)")
+          f"batch {config.batch_size}, {config.torch_threads} CPU thread(s)")
     accuracy = (record.evaluation or {}).get("accuracy")
     print(f"{record.state} {wall:.1f} s after Launch (target under 120 s)"
           + (f"; test accuracy {accuracy:.3f}" if accuracy is not None else f"; error: {record.status.get('error')}"))

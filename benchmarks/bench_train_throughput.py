@@ -29,10 +29,11 @@ from torchvision import datasets, transforms
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_core.augment import BatchAugmenter, augment_config  # noqa: E402
+from fer_core.transforms.augment import BatchAugmenter
+from fer_core.transforms.config import augment_config
 from fer_core.data import load_dataset  # noqa: E402
-from fer_core.imbalance import get_strategy  # noqa: E402
-from fer_core.models import build_model  # noqa: E402
+from fer_core.training.imbalance import get_strategy  # noqa: E402
+from fer_core.models.architectures import build_model  # noqa: E402
 
 BATCH = 64
 

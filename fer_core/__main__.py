@@ -1,6 +1,6 @@
 """`python -m fer_core ...`"""
 import sys
 
-from .cli import main
+from fer_core.cli import main
 
 sys.exit(main())

@@ -7,10 +7,10 @@ import sys
 
 from pathlib import Path
 
-from .data import DataError
-from .runs import RunError
-from .config import TTA_MODES
-from .emotions import CLASS_SETS
+from fer_core.data import DataError
+from fer_core.runs.store import RunError
+from fer_core.transforms.eval import TTA_MODES
+from fer_core.common.emotions import CLASS_SETS
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from .data import load_dataset
+    from fer_core.data import load_dataset
     return load_dataset(args.data, class_set=args.class_set, seed=args.seed,
                         val_fraction=args.val_fraction, use_cache=not args.no_cache)
 
@@ -58,8 +58,8 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_data_quality(args: argparse.Namespace) -> int:
-    from .data import quality_report
-    from .data.quality import SHARPNESS_SHIFT_WARNING
+    from fer_core.data import quality_report
+    from fer_core.data.quality import SHARPNESS_SHIFT_WARNING
     ds = _load(args)
     report = quality_report(ds)
     if args.json:
@@ -87,7 +87,7 @@ def cmd_data_quality(args: argparse.Namespace) -> int:
 
 def _add_train_options(p: argparse.ArgumentParser, multi: bool = False) -> None:
     """Options shared by `train` and `sweep` (sweep takes several --arch / --imbalance)."""
-    from .config import OPTIMIZERS, SCHEDULERS, SELECT_METRICS, TRANSFER_MODES
+    from fer_core.training.config import OPTIMIZERS, SCHEDULERS, SELECT_METRICS, TRANSFER_MODES
     nargs = {"nargs": "+"} if multi else {}
     p.add_argument("--data", metavar="PATH", help="dataset path (omit for the built-in synthetic faces)")
     p.add_argument("--arch", metavar="NAME", **nargs, help="architecture (see --list-archs); any timm model name works")
@@ -130,7 +130,7 @@ def _add_train_options(p: argparse.ArgumentParser, multi: bool = False) -> None:
 
 
 def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str | None):
-    from .config import TrainConfig, make_config
+    from fer_core.training.config import TrainConfig, make_config
     base = {}
     if args.config:
         try:
@@ -145,7 +145,7 @@ def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str
         "augment": args.augment, "tta": args.tta, "pretrained": args.pretrained, "transfer": args.transfer,
         "unfreeze_epoch": args.unfreeze_epoch, "backbone_lr_scale": args.backbone_lr_scale,
         "class_set": args.class_set, "val_fraction": args.val_fraction, "synthetic_size": args.synthetic_size,
-        "seed": args.seed, "device": args.device, "num_workers_threads": args.threads,
+        "seed": args.seed, "device": args.device, "torch_threads": args.threads,
         "time_limit_minutes": args.time_limit,
     }
     if args.keep_leaked:
@@ -166,9 +166,9 @@ def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str
 
 def _check_names(config) -> None:
     """Fail before any work for an unknown architecture or strategy, listing the valid ones."""
-    from .classical import is_classical
-    from .imbalance import get_strategy
-    from .models import get_arch
+    from fer_core.models.classical import is_classical
+    from fer_core.training.imbalance import get_strategy
+    from fer_core.models.architectures import get_arch
     if not is_classical(config.arch):
         get_arch(config.arch)
     get_strategy(config.imbalance, **config.imbalance_options)
@@ -176,19 +176,19 @@ def _check_names(config) -> None:
 
 def _print_listing(kind: str) -> None:
     if kind == "archs":
-        from .classical import CLASSICAL
-        from .models import ARCHITECTURES
+        from fer_core.models.classical import CLASSICAL
+        from fer_core.models.spec import ARCHITECTURES
         for name, spec in ARCHITECTURES.items():
             print(f"{name:<18} {spec.description}")
         for name, entry in CLASSICAL.items():
             print(f"{name:<18} {entry.description}")
         print("(any other timm model name is accepted too, e.g. resnet10t)")
     elif kind == "strategies":
-        from .imbalance import STRATEGIES, get_strategy
+        from fer_core.training.imbalance import STRATEGIES, get_strategy
         for name in STRATEGIES.names():
             print(f"{name:<18} {get_strategy(name).description}")
     else:
-        from .config import RECIPES
+        from fer_core.training.config import RECIPES
         for name, recipe in RECIPES.items():
             print(f"{name:<18} {recipe['description']}")
 
@@ -217,14 +217,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.list_archs or args.list_strategies or args.list_recipes:
         _print_listing("archs" if args.list_archs else "strategies" if args.list_strategies else "recipes")
         return 0
-    from . import runs
-    from .worker import execute
+    from fer_core import runs
+    from fer_core.jobs.worker import execute
     config = _config_from_args(args, args.arch, args.imbalance)
     _check_names(config)
     dist = _join_torchrun(config)
     run_dir = runs.create_run(config, args.out) if dist.is_main else None
     if dist.enabled:  # under torchrun: rank 0 owns the run folder, the other ranks only train
-        from .train import run_training, share_from_main
+        from fer_core.training.loop import run_training
+        from fer_core.training.distributed import share_from_main
         run_dir = share_from_main(dist, run_dir)
         if not dist.is_main:
             run_training(config, run_dir)
@@ -253,12 +254,13 @@ def _leave_torchrun() -> None:
 
 def _join_torchrun(config):
     """The process group torchrun set up (a world of one otherwise)."""
-    from .train import init_distributed, resolve_device
+    from fer_core.training.distributed import init_distributed
+    from fer_core.models.runtime import resolve_device
     return init_distributed(resolve_device(config.device))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate_run
+    from fer_core.inference.evaluation import evaluate_run
     report = evaluate_run(args.run, args.data, split=args.split, tta=args.tta, class_set=args.class_set,
                           device=args.device)
     if args.json:
@@ -274,7 +276,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from . import jobs
+    from fer_core import jobs
     archs = args.arch or ["simple_cnn"]
     strategies = args.imbalance or ["none"]
     base = _config_from_args(args, archs[0], strategies[0])
@@ -293,7 +295,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _wait_for(run_dirs) -> int:
     import time
 
-    from . import runs
+    from fer_core import runs
     while True:
         records = [runs.load_run(d) for d in run_dirs]
         if all(r.state not in runs.ACTIVE for r in records):
@@ -316,21 +318,24 @@ def _print_runs(rows: list[dict]) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from . import jobs, runs
-    jobs.reconcile(args.out)  # queued runs whose scheduler died start again
+    from fer_core import jobs, runs
+    jobs.reconcile(args.out)  # dead runs recorded as failed; queued runs whose scheduler died start again
     rows = [r.summary() for r in runs.list_runs(args.out)]
     if args.json:
         print(json.dumps(rows))
     elif rows:
         _print_runs(rows)
+        pid = jobs.scheduler_pid(args.out)
+        if pid is not None:
+            print(f"background jobs: scheduler process {pid} is serving this folder", file=sys.stderr)
     else:
         print("no runs yet: start one with `python -m fer_core train`")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .batch import expand_inputs, predict_many, write_csv
-    from .predict import Predictor
+    from fer_core.inference.batch import expand_inputs, predict_many, write_csv
+    from fer_core.inference.predictor import Predictor
     predictor = Predictor.from_run(args.run, device=args.device, engine=args.engine)
     model = predictor.provenance
     results = predict_many(predictor, expand_inputs(args.images), detect=not args.no_detect, tta=args.tta)
@@ -367,7 +372,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_builtin(args: argparse.Namespace) -> int:
-    from .builtin import install_from_run, read_card
+    from fer_core.runs.builtin import install_from_run, read_card
     if args.from_run is None:
         card = read_card()
         if card is None:
@@ -386,9 +391,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from .explain import explain_faces, overlay
-    from .faces import find_faces
-    from .predict import Predictor, read_image_file
+    from fer_core.explain import explain_faces, overlay
+    from fer_core.inference.faces import find_faces
+    from fer_core.inference.predictor import Predictor, read_image_file
     predictor = Predictor.from_run(args.run, device=args.device)
     if not predictor.is_deep:
         raise ValueError(f"run {predictor.run_id} is a classical baseline ({predictor.arch}); "

@@ -119,7 +119,7 @@ def isolated_project_dirs(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def bundled_model(monkeypatch) -> Path:
     """The package's bundled model, visible as `builtin` (read it, never write to it)."""
-    from fer_core.paths import PACKAGED_BUILTIN
+    from fer_core.common.paths import PACKAGED_BUILTIN
     monkeypatch.setenv("FER_BUILTIN_DIR", str(PACKAGED_BUILTIN))
     return PACKAGED_BUILTIN
 
@@ -137,18 +137,27 @@ def real_fer2013():
 # synthetic faces. Input 32 px keeps it fast while the Grad-CAM map stays 4x4 or larger.
 TRAINED_RUN_CONFIG = dict(synthetic_size=1500, epochs=6, batch_size=64, lr=3e-3, scheduler="onecycle",
                           augment="light", device="cpu", input_size=32, seed=0,
-                          num_workers_threads=1)
+                          torch_threads=1)
+
+
+def train_here(config, root) -> Path:
+    """Create a run folder under `root` and execute it in this process, as `python -m fer_core train` does;
+    the folder whatever the outcome (its status.json says how it ended)."""
+    from fer_core import runs
+    from fer_core.jobs.worker import execute
+    run_dir = runs.create_run(config, root)
+    execute(run_dir)
+    return run_dir
 
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """A completed simple_cnn run folder on the synthetic faces. Shared: treat it as read-only
     (use `run_in_checkpoints` for a private copy in the test's checkpoints folder)."""
-    from fer_core.config import TrainConfig
-    from fer_core.jobs import run_foreground
+    from fer_core.training.config import TrainConfig
     root = tmp_path_factory.mktemp("trained_runs")
-    run_dir = run_foreground(TrainConfig(**TRAINED_RUN_CONFIG), root=root)
-    from fer_core.runs import load_run
+    run_dir = train_here(TrainConfig(**TRAINED_RUN_CONFIG), root=root)
+    from fer_core.runs.store import load_run
     assert load_run(run_dir).state == "completed"
     return Path(run_dir)
 

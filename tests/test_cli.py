@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import KAGGLE_COUNTS
+from tests.conftest import KAGGLE_COUNTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ from fer_core.data.dataset import DataError
 from fer_core.data.decode import MAX_PIXELS, ImageDecodeError, decode_gray, decode_rgb
 from fer_core.data.files import FileTree
 
-from .conftest import make_zip, png_bytes
+from tests.conftest import make_zip, png_bytes
 
 
 def huge_gif(width: int = 65535, height: int = 65535) -> bytes:
@@ -176,7 +176,7 @@ def _tampered_checkpoint(trained_run, tmp_path, edit) -> Path:
 ])
 def test_a_checkpoint_at_odds_with_its_card_is_a_clear_error(trained_run, tmp_path, edit, message):
     from fer_core import runs
-    from fer_core.predict import Predictor
+    from fer_core.inference.predictor import Predictor
     with pytest.raises(runs.RunError, match=message):
         Predictor.from_run(_tampered_checkpoint(trained_run, tmp_path, edit))
 

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .dataset import FaceDataset, LoadReport
+from fer_core.common.files import atomic_writer
+from fer_core.data.dataset import FaceDataset, LoadReport
 
 # Bump when the decoded form changes, so old caches are ignored rather than trusted.
 CACHE_VERSION = 1
@@ -28,20 +27,14 @@ def cache_path(cache_dir: Path, kind: str, fingerprint: str) -> Path:
 
 
 def save(path: Path, ds: FaceDataset, groups: np.ndarray) -> None:
-    """Write atomically (temporary file, then rename), so a crash never leaves half a cache."""
+    """Write atomically (common/files.py), so a crash never leaves half a cache."""
     arrays = {"images": ds.images, "labels": ds.labels, "splits": ds.splits, "ids": ds.ids.astype(str),
               "groups": groups}
     meta = {"version": CACHE_VERSION, "classes": list(ds.classes), "source": ds.source, "kind": ds.kind,
             "report": ds.report.to_dict(), "n": len(ds), "checksum": _checksum(arrays)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as f:
+        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def load(path: Path) -> tuple[FaceDataset, np.ndarray] | None:

@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fer_core.common.faces_array import IMAGE_SIZE
+
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-IMAGE_SIZE = 48
 
 
 class DataError(Exception):

@@ -9,7 +9,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .dataset import DataError
+from fer_core.data.dataset import DataError
 
 # Bounds for archives we did not make (uploads, downloads): refuse rather than exhaust memory.
 MAX_ARCHIVE_FILES = 500_000
@@ -75,8 +75,10 @@ class FileTree:
             if info.header_offset < end:
                 raise DataError(f"{self.path}: entries overlap inside the archive ({info.filename!r}); "
                                 "this is not an ordinary zip, so it was not read.")
-            name_len, extra_len = struct.unpack("<HH", self._raw[info.header_offset + 26:info.header_offset + 30])
-            end = info.header_offset + 30 + name_len + extra_len + info.compress_size
+            try:
+                end = member_span(self._raw, info)[1]
+            except zipfile.BadZipFile as exc:
+                raise DataError(f"{self.path}: the zip is damaged ({exc}).") from None
 
     def _walk_folder(self):
         for dirpath, dirnames, filenames in os.walk(self.path):
@@ -95,10 +97,8 @@ class FileTree:
         if info.file_size > MAX_MEMBER_BYTES:
             raise zipfile.BadZipFile(f"{entry.rel} inflates to {info.file_size / 1024**2:.0f} MB, over the "
                                      f"{MAX_MEMBER_BYTES / 1024**2:.0f} MB limit for one file")
-        start = info.header_offset
-        name_len, extra_len = struct.unpack("<HH", self._raw[start + 26:start + 30])
-        data_start = start + 30 + name_len + extra_len
-        payload = self._raw[data_start:data_start + info.compress_size]
+        start, end = member_span(self._raw, info)
+        payload = self._raw[start:end]
         # Inflate at most one byte past the declared size, whatever the method: a member that claims
         # to be small but inflates to gigabytes is caught after size + 1 bytes, not after gigabytes.
         if info.compress_type == zipfile.ZIP_STORED:
@@ -114,6 +114,21 @@ class FileTree:
             raise zipfile.BadZipFile("CRC mismatch: the archive member is damaged")
         return data
 
+
+
+def member_span(raw: bytes | memoryview, info: zipfile.ZipInfo) -> tuple[int, int]:
+    """Where a member's compressed bytes lie in the archive (start, end), read from its local header;
+    zipfile.BadZipFile when the header is not there."""
+    start = info.header_offset
+    header = bytes(raw[start:start + _LOCAL_HEADER])
+    if len(header) < _LOCAL_HEADER or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"entry {info.filename!r} has no local header")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    data_start = start + _LOCAL_HEADER + name_len + extra_len
+    return data_start, data_start + info.compress_size
+
+
+_LOCAL_HEADER = 30  # bytes before a member's name in its local header
 
 
 def fingerprint(path: str | os.PathLike) -> str:

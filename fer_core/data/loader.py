@@ -4,13 +4,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import paths
-from . import cache
-from .dataset import DataError, FaceDataset
-from .files import fingerprint
-from .quality import duplicate_group_ids
-from .sources import detect_kind, read_csv, read_image_tree
-from .splits import apply_class_set, carve_splits
+from fer_core.common import paths
+from fer_core.data import cache
+from fer_core.data.dataset import DataError, FaceDataset
+from fer_core.data.files import fingerprint
+from fer_core.data.quality import duplicate_group_ids
+from fer_core.data.sources import detect_kind, read_csv, read_image_tree
+from fer_core.data.splits import apply_class_set, carve_splits
 
 _READERS = {"csv": read_csv, "folder": read_image_tree}
 
@@ -51,7 +51,7 @@ def load_dataset(path: str | os.PathLike | None = None, *, class_set: str = "all
     fractions of the source's train split.
     """
     if path is None or str(path).strip().lower() in ("", "synthetic"):
-        from .synthetic import DEFAULT_SIZE, generate_synthetic
+        from fer_core.data.synthetic import DEFAULT_SIZE, generate_synthetic
         ds = generate_synthetic(synthetic_size or DEFAULT_SIZE, seed=seed)
         ds.groups = duplicate_group_ids(ds.images)
     else:

@@ -5,8 +5,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..sharpness import sharpness_of
-from .dataset import SPLITS, FaceDataset
+from fer_core.data.sharpness import sharpness_of
+from fer_core.data.dataset import SPLITS, FaceDataset
 
 # Pixel standard deviation below which an image is treated as (nearly) blank.
 BLANK_STD = 3.0

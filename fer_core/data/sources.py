@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..emotions import CANONICAL_CLASSES, canonical_name, sort_classes
-from .dataset import IMAGE_SIZE, SPLITS, DataError, FaceDataset, LoadReport
-from .decode import IMAGE_EXTENSIONS, ImageDecodeError, decode_face
-from .files import FileTree
+from fer_core.common.emotions import CANONICAL_CLASSES, canonical_name, sort_classes
+from fer_core.data.dataset import SPLITS, DataError, FaceDataset, LoadReport
+from fer_core.common.faces_array import IMAGE_SIZE
+from fer_core.data.decode import IMAGE_EXTENSIONS, ImageDecodeError, decode_face
+from fer_core.data.files import FileTree
 
 if TYPE_CHECKING:
     import pandas as pd

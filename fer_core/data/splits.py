@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..emotions import CLASS_SETS
-from .dataset import SPLITS, FaceDataset
+from fer_core.common.emotions import CLASS_SETS
+from fer_core.data.dataset import SPLITS, FaceDataset
 
 TRAIN, VAL, TEST = (SPLITS.index(s) for s in SPLITS)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fer_core.data.dataset import IMAGE_SIZE, SPLITS, FaceDataset, LoadReport
-from fer_core.emotions import CANONICAL_CLASSES
+from fer_core.data.dataset import SPLITS, FaceDataset, LoadReport
+from fer_core.common.faces_array import IMAGE_SIZE
+from fer_core.common.emotions import CANONICAL_CLASSES
 
 DEFAULT_SIZE = 4000
 # FER2013 training-set class counts, in CANONICAL_CLASSES order.

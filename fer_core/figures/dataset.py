@@ -8,10 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..data import SPLITS, FaceDataset
-from ..data.quality import DuplicateGroup, QualityReport, imbalance_ratio
-from ..emotions import COLOURS, DISPLAY_NAMES, display
-from ..sharpness import sharpness_of
+from fer_core.data import SPLITS, FaceDataset
+from fer_core.data.quality import DuplicateGroup, QualityReport, imbalance_ratio
+from fer_core.common.emotions import COLOURS, DISPLAY_NAMES, display
+from fer_core.data.sharpness import sharpness_of
 
 HISTOGRAM_BY = ("class", "split")
 HISTOGRAM_MEASURES = ("pixels", "image_mean")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ..emotions import COLOURS, display
+from fer_core.common.emotions import COLOURS, display
 
 
 def probability_bars(classes, probabilities, title: str | None = None, height: int = 260) -> go.Figure:

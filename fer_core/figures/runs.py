@@ -1,4 +1,5 @@
-"""Figures comparing runs: training curves, confusion matrices, per-class F1 (pure functions, no Streamlit).
+"""Figures comparing runs: confusion matrices, per-class F1 (pure functions, no Streamlit); the
+training curves of several runs are figures/training.py's.
 
 Runs are keyed by a label (the run id on the Runs page). A run's colour comes from the `colours`
 mapping when given (build it once with `run_colours` so a run looks the same in every figure),
@@ -12,9 +13,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
-from plotly.subplots import make_subplots
 
-from ..emotions import display
+from fer_core.common.emotions import display
 
 _PALETTE = qualitative.Plotly + qualitative.Dark24
 
@@ -24,41 +24,10 @@ def run_colours(labels: Sequence[str]) -> dict[str, str]:
     return {label: _PALETTE[i % len(_PALETTE)] for i, label in enumerate(labels)}
 
 
-def training_curves(histories: Mapping[str, Sequence[dict]], colours: Mapping[str, str] | None = None) -> go.Figure:
-    """Loss and accuracy per epoch, train (solid) and val (dashed), one colour per run.
-
-    `histories` maps a run label to its metrics rows (fer_core.runs.read_metrics / RunRecord.metrics);
-    `colours` (label -> colour) keeps a run's colour when figures show different subsets of runs.
-    """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.08)
-    colours = {**run_colours(list(histories)), **(colours or {})}
-    for label, rows in histories.items():
-        epochs = [r.get("epoch") for r in rows]
-        first = True
-        for col, metric in ((1, "loss"), (2, "acc")):
-            for split, dash in (("train", "solid"), ("val", "dash")):
-                key = f"{split}_{metric}"
-                values = [r.get(key) for r in rows]
-                if all(v is None for v in values):
-                    continue
-                fig.add_scatter(x=epochs, y=values, mode="lines+markers", name=label, legendgroup=label,
-                                showlegend=first, line=dict(color=colours[label], dash=dash),
-                                marker=dict(size=5),
-                                hovertemplate=f"{label}<br>epoch %{{x}}<br>{key} %{{y:.4f}}<extra></extra>",
-                                row=1, col=col)
-                first = False
-    fig.update_xaxes(title_text="epoch", dtick=1 if max((len(r) for r in histories.values()), default=0) <= 20 else None)
-    fig.update_yaxes(title_text="loss", row=1, col=1)
-    fig.update_yaxes(title_text="accuracy", tickformat=".0%", row=1, col=2)
-    fig.update_layout(legend_title="run (solid: train, dashed: val)", margin=dict(t=40, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.2))
-    return fig
-
-
 def confusion_heatmap(matrix: pd.DataFrame, title: str = "", normalised: bool = False) -> go.Figure:
     """An annotated confusion-matrix heatmap: rows = true class, columns = predicted class.
 
-    `matrix` as from fer_core.compare.confusion_matrix; with `normalised` the cells are row fractions
+    `matrix` as from fer_core.runs.compare.confusion_matrix; with `normalised` the cells are row fractions
     shown as percentages (a class with no test images shows blank cells).
     """
     z = matrix.to_numpy(dtype=np.float64)
@@ -83,7 +52,7 @@ def confusion_heatmap(matrix: pd.DataFrame, title: str = "", normalised: bool = 
 def per_class_f1_bars(f1: pd.DataFrame, colours: Mapping[str, str] | None = None) -> go.Figure:
     """Grouped bars of test F1: one group per class, one bar per run (colours as in run_colours).
 
-    `f1` as from fer_core.compare.per_class_f1: index = class, one column per run label.
+    `f1` as from fer_core.runs.compare.per_class_f1: index = class, one column per run label.
     """
     fig = go.Figure()
     colours = {**run_colours(list(f1.columns)), **(colours or {})}

@@ -1,8 +1,13 @@
-"""Live training curves for one run: loss and accuracy per epoch, drawn while the run is going."""
+"""Training curves: loss and accuracy per epoch, for one run (drawn live while it trains) or several
+runs side by side (the Runs page's comparison)."""
 from __future__ import annotations
+
+from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from fer_core.figures.runs import run_colours
 
 TRAIN, VAL, F1 = "#1f77b4", "#ff7f0e", "#2ca02c"
 # (metrics.csv column, legend name, panel, colour, dash) in drawing order; panel 1 = loss, 2 = accuracy
@@ -15,17 +20,40 @@ CURVES = (
 )
 
 
-def training_curves(metrics: list[dict], epochs: int | None = None, title: str | None = None,
-                    best_epoch: int | None = None) -> go.Figure:
-    """Two panels side by side: train/val loss, and train/val accuracy with val macro-F1, per epoch.
+def training_curves(metrics: Sequence[dict] | Mapping[str, Sequence[dict]], epochs: int | None = None,
+                    title: str | None = None, best_epoch: int | None = None,
+                    colours: Mapping[str, str] | None = None) -> go.Figure:
+    """Two panels side by side: loss, and accuracy, per epoch.
 
-    `metrics` are metrics.csv rows (runs.read_metrics); missing values (None) leave gaps. `epochs`,
-    the planned number of epochs, fixes the x axis so a live run's curve grows into its frame;
-    `best_epoch`, if given, is marked with a dotted line. Accuracy is drawn on a fixed 0-1 axis.
+    `metrics` is one run's metrics.csv rows (runs.read_metrics): its train/val loss, train/val accuracy
+    and val macro-F1 each get a colour of their own. Or {label: rows} for several runs: one colour per
+    run (`colours`, label -> colour, keeps a run's colour across figures), train solid and val dashed.
+    Missing values (None) leave gaps. `epochs`, the planned number of epochs, fixes the x axis so a
+    live run's curve grows into its frame; `best_epoch`, if given, is marked with a dotted line.
     """
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.1)
+    if isinstance(metrics, Mapping):
+        xs = _add_runs(fig, metrics, {**run_colours(list(metrics)), **(colours or {})})
+        legend_title = "run (solid: train, dashed: val)"
+    else:
+        xs = _add_one_run(fig, metrics)
+        legend_title = None
+    last = max([epochs or 0, *xs, 1])
+    for panel in (1, 2):
+        fig.update_xaxes(title_text="epoch", range=[0.5, last + 0.5], dtick=max(1, round(last / 10)),
+                         row=1, col=panel)
+        if best_epoch is not None:
+            fig.add_vline(x=best_epoch, line=dict(color="grey", dash="dot"), row=1, col=panel)
+    fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    fig.update_layout(height=300 if legend_title is None else 360, margin=dict(t=50 if title else 30, b=10, l=10, r=10),
+                      legend=dict(orientation="h", y=-0.25), legend_title=legend_title, title=title)
+    return fig
+
+
+def _add_one_run(fig: go.Figure, metrics: Sequence[dict]) -> list[int]:
     rows = [m for m in metrics if m.get("epoch") is not None]
     xs = [m["epoch"] for m in rows]
     for column, name, panel, colour, dash in CURVES:
@@ -37,14 +65,25 @@ def training_curves(metrics: list[dict], epochs: int | None = None, title: str |
             line=dict(color=colour, dash=dash),
             hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.4f}}<extra></extra>",
         ), row=1, col=panel)
-    last = max([epochs or 0, *xs, 1])
-    for panel in (1, 2):
-        fig.update_xaxes(title_text="epoch", range=[0.5, last + 0.5], dtick=max(1, round(last / 10)),
-                         row=1, col=panel)
-        if best_epoch is not None:
-            fig.add_vline(x=best_epoch, line=dict(color="grey", dash="dot"), row=1, col=panel)
-    fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], row=1, col=2)
-    fig.update_layout(height=300, margin=dict(t=50 if title else 30, b=10, l=10, r=10),
-                      legend=dict(orientation="h", y=-0.25), title=title)
-    return fig
+    return xs
+
+
+def _add_runs(fig: go.Figure, histories: Mapping[str, Sequence[dict]], colours: Mapping[str, str]) -> list[int]:
+    xs = []
+    for label, rows in histories.items():
+        rows = [r for r in rows if r.get("epoch") is not None]
+        epochs = [r["epoch"] for r in rows]
+        xs += epochs
+        first = True
+        for panel, metric in ((1, "loss"), (2, "acc")):
+            for split, dash in (("train", "solid"), ("val", "dash")):
+                key = f"{split}_{metric}"
+                values = [r.get(key) for r in rows]
+                if all(v is None for v in values):
+                    continue
+                fig.add_scatter(x=epochs, y=values, mode="lines+markers", name=label, legendgroup=label,
+                                showlegend=first, line=dict(color=colours[label], dash=dash), marker=dict(size=5),
+                                hovertemplate=f"{label}<br>epoch %{{x}}<br>{key} %{{y:.4f}}<extra></extra>",
+                                row=1, col=panel)
+                first = False
+    return xs

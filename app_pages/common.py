@@ -1,0 +1,72 @@
+"""UI glue shared by the pages: the active dataset and cached loaders. No logic beyond caching;
+everything it calls lives in fer_core."""
+from __future__ import annotations
+
+import streamlit as st
+
+from fer_core.app.dataset_choice import DatasetChoice, load_choice
+
+DATASET_KEY = "active_dataset"  # a DatasetChoice in st.session_state, set on Home
+
+
+@st.cache_data(show_spinner="Reading the dataset (decoded once, then cached)…", max_entries=4)
+def cached_dataset(path: str, class_set: str):
+    """(FaceDataset, None) or (None, message), cached per source and class set."""
+    return load_choice(DatasetChoice(path, class_set))
+
+
+def active_choice() -> DatasetChoice:
+    """The dataset chosen on Home; the built-in synthetic faces until one is chosen."""
+    return st.session_state.get(DATASET_KEY) or DatasetChoice()
+
+
+def set_active_choice(choice: DatasetChoice) -> None:
+    st.session_state[DATASET_KEY] = choice
+
+
+def active_dataset():
+    """(dataset, None) or (None, message) for the active choice."""
+    choice = active_choice()
+    return cached_dataset(choice.path.strip() or "synthetic", choice.class_set)
+
+
+def dataset_label(ds) -> str:
+    """How the pages name a dataset: synthetic data is always labelled as such."""
+    return "🧪 SYNTHETIC faces (built-in, generated)" if ds.is_synthetic else f"📁 {ds.source}"
+
+
+def run_label(record) -> str:
+    """How the pages name a model in a list: the bundled one, or a run with its state; its training data
+    always shown (synthetic marked)."""
+    data = "🧪 SYNTHETIC faces" if record.trained_on_synthetic else f"📁 {record.provenance()['dataset']}"
+    if record.is_builtin:
+        return f"⭐ built-in model · {record.config.get('arch')} · {data}"
+    return f"{record.run_id} · {record.config.get('arch')} · {record.state} · {data}"
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def _cached_predictor(run_dir: str, stamp: float):
+    from fer_core.inference.predictor import Predictor
+    return Predictor.from_run(run_dir)
+
+
+def load_predictor(run_dir):
+    """(Predictor, None) or (None, message). One model object per run and checkpoint version is
+    shared by every session (fer_core serialises its use)."""
+    from fer_core.inference.predictor import checkpoint_stamp
+    from fer_core.runs.store import RunError
+    try:
+        return _cached_predictor(str(run_dir), checkpoint_stamp(run_dir)), None
+    except (RunError, OSError, ValueError) as exc:
+        return None, str(exc)
+
+
+def uploaded_bytes(upload) -> tuple[bytes | None, str | None]:
+    """(bytes, None) for an uploaded image that passes the type and size checks, else (None, message)."""
+    from fer_core.app.uploads import UploadError, check_image_upload
+    data = upload.getvalue()
+    try:
+        check_image_upload(data, upload.name)
+    except UploadError as exc:
+        return None, str(exc)
+    return data, None

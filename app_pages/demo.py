@@ -1,0 +1,74 @@
+"""Demo: one picture in, the emotion out, in plain words. For people who are not engineers."""
+import streamlit as st
+
+from fer_core.data.decode import ImageDecodeError
+from fer_core.common.emotions import DISPLAY_NAMES, EMOJI
+from fer_core.inference.faces import draw_boxes
+from fer_core.inference.predictor import default_model
+from app_pages.common import load_predictor, uploaded_bytes
+
+
+st.title("🎭 What's the emotion?")
+
+record = default_model()
+if record is None:
+    st.info("There is no trained model yet. Open the Train page and press Launch; a first model is "
+            "ready in about 2 minutes. Then come back here.")
+    st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
+    st.stop()
+predictor, error = load_predictor(record.run_dir)
+if error:
+    st.error("The model could not be loaded, so the demo cannot run right now. Train a new model on the "
+             "Train page and try again.")
+    st.stop()
+
+st.caption(f"Answers come from {record.describe()}.")
+
+camera_tab, upload_tab = st.tabs(["📷 Take a picture", "🖼️ Upload a photo"])
+with camera_tab:
+    snapshot = st.camera_input("Look at the camera and make a face", key="demo_camera")
+with upload_tab:
+    upload = st.file_uploader("Choose a photo of a face", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
+                              key="demo_upload")
+
+picture = None
+if upload is not None:
+    picture, problem = uploaded_bytes(upload)
+    if problem:
+        st.error("That file doesn't look like a photo we can read. Please try a JPG or PNG picture.")
+elif snapshot is not None:
+    picture = snapshot.getvalue()
+
+if picture is None:
+    st.markdown("### Take a picture or upload a photo, and I'll guess the emotion.")
+    st.stop()
+
+try:
+    with st.spinner("Looking…"):
+        result = predictor.predict_photo(picture)
+except (ImageDecodeError, ValueError):
+    st.error("That picture could not be read. Please try another photo (JPG or PNG).")
+    st.stop()
+
+if result.whole_image:
+    st.caption("I couldn't spot a face, so I looked at the whole picture.")
+elif len(result.faces) > 1:
+    st.caption(f"I found {len(result.faces)} faces.")
+    st.image(draw_boxes(picture, [f.box for f in result.faces], [str(i + 1) for i in range(len(result.faces))]),
+             width=480)
+
+if record.trained_on_synthetic:
+    st.warning("This model learned from drawn, synthetic faces, not photos of people, so its answer on a real "
+               "photo is often wrong. Train a model on real faces (FER2013) for a trustworthy answer.")
+
+for i, face in enumerate(result.faces):
+    name = DISPLAY_NAMES.get(face.label, face.label.title())
+    columns = st.columns([1, 3])
+    columns[0].image(face.face, width=160, caption=f"face {i + 1}" if len(result.faces) > 1 else None)
+    with columns[1]:
+        st.markdown(f"<div style='font-size:5rem;line-height:1'>{EMOJI.get(face.label, '🙂')}</div>"
+                    f"<div style='font-size:3rem;font-weight:700'>{name}</div>", unsafe_allow_html=True)
+        st.progress(face.confidence, text=f"{face.confidence:.0%} sure")
+        runner_up, runner_up_p = face.ranked()[1]
+        if runner_up_p > 0.25:
+            st.caption(f"It could also be {DISPLAY_NAMES.get(runner_up, runner_up).lower()} ({runner_up_p:.0%}).")

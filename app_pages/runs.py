@@ -1,0 +1,230 @@
+"""Runs: every run in a sortable table; compare the selected ones, see their mistakes, export, delete."""
+import pandas as pd
+import streamlit as st
+
+from fer_core.runs import compare
+from fer_core.common.emotions import display
+from fer_core.figures.runs import confusion_heatmap, per_class_f1_bars, run_colours
+from fer_core.figures.training import training_curves
+from fer_core.common.paths import checkpoints_dir
+from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
+
+
+GALLERY_LIMIT = 40   # most confident images shown per confusion-matrix cell
+MATRICES_PER_ROW = 2  # wide enough for readable class labels
+UPSCALE = 3          # 48 px faces shown at 144 px, pixels kept crisp
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cached_predictions(run_dir: str, mtime: float) -> pd.DataFrame:
+    """predictions.csv, re-read when its modification time changes."""
+    return read_predictions(run_dir)
+
+
+@st.cache_data(max_entries=2, show_spinner="Reloading the run's test images (once per data source)…")
+def cached_run_images(data_config: dict) -> compare.RunImages:
+    return compare.load_run_images(data_config)
+
+
+def delete_selected_run(run_dir: str, run_id: str) -> None:
+    """Button callback: delete only when confirmed; the outcome is shown after the rerun."""
+    if not st.session_state.get("runs_delete_confirm"):
+        st.session_state.runs_delete_message = ("warning", "Tick the confirmation box first: nothing was deleted.")
+        return
+    try:
+        delete_run(run_dir, root=checkpoints_dir())
+    except (RunError, OSError) as exc:
+        st.session_state.runs_delete_message = ("error", f"{run_id} was not deleted: {exc}")
+    else:
+        st.session_state.runs_delete_message = ("success", f"Deleted run {run_id}.")
+        st.session_state.pop("runs_table", None)  # row positions have shifted: start a fresh selection
+    st.session_state.runs_delete_confirm = False
+
+
+PERCENT = dict(format="percent", min_value=0.0, max_value=1.0)
+
+st.title("📊 Runs")
+st.caption(f"Every run folder under `{checkpoints_dir()}`: deep and classical runs alike.")
+
+if "runs_delete_message" in st.session_state:
+    level, message = st.session_state.pop("runs_delete_message")
+    getattr(st, level)(message)
+
+records = list_runs()
+if not records:
+    st.info("No runs yet. Train a model on the Train page (a few minutes on a CPU with the built-in synthetic "
+            "faces), or from a terminal: `python -m fer_core train --epochs 5`. Finished runs appear here.")
+    st.page_link("app_pages/train.py", label="Go to the Train page", icon="🏋️")
+    st.stop()
+
+active = [r for r in records if r.state in ACTIVE]
+if active:
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    left.info(f"⏳ {len(active)} run(s) queued or running; their rows show their progress.")
+    right.button("🔄 Refresh", key="runs_refresh", help="Read the run folders again")
+
+# ---------------------------------------------------------------- the table of all runs
+
+# Table selections are row positions: when runs appear or vanish between reruns, move the selection
+# so that it still points at the same runs.
+listed = [r.run_id for r in records]
+previous, state = st.session_state.get("runs_listed_ids"), st.session_state.get("runs_table")
+if previous and previous != listed and state:
+    st.session_state.runs_table = {"selection": {
+        "rows": compare.remap_rows(state["selection"]["rows"], previous, listed), "columns": [], "cells": []}}
+st.session_state.runs_listed_ids = listed
+
+table = compare.runs_table(records)
+first_evaluated = next((i for i, r in enumerate(records) if compare.has_evaluation(r)), None)
+column_config = {
+    "run_id": st.column_config.TextColumn("run", pinned=True),
+    "test_accuracy": st.column_config.ProgressColumn("test accuracy", **PERCENT),
+    "macro_f1": st.column_config.ProgressColumn("macro-F1", **PERCENT),
+    **{c: st.column_config.NumberColumn(f"F1 {display(c[len(compare.F1_PREFIX):])}", format="%.2f")
+       for c in compare.f1_columns(table)},
+    "duration_s": st.column_config.NumberColumn("duration", format="%.0f s"),
+    "data": st.column_config.TextColumn("data source"),
+}
+st.caption("Tick rows (left edge) to compare runs; click a column header to sort.")
+event = st.dataframe(
+    table, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
+    column_config=column_config,
+    selection_default={"selection": {"rows": [first_evaluated]}} if first_evaluated is not None else None)
+selected = [records[i] for i in event.selection.rows if 0 <= i < len(records)]
+
+left, _, right = st.columns([2, 3, 2])
+left.download_button(
+    "⬇️ Download the comparison (CSV)", compare.to_csv_bytes(compare.runs_table(selected or records)),
+    file_name="runs_comparison.csv", mime="text/csv", key="runs_download_csv", on_click="ignore",
+    help="The table above for the selected runs (all runs when none is selected)")
+with right.popover("🗑️ Delete a run", key="runs_delete_popover"):
+    default = listed.index(selected[0].run_id) if selected else 0
+    run_id = st.selectbox("Run to delete", listed, index=default, key="runs_delete_select")
+    record = records[listed.index(run_id)]
+    busy = record.state in ACTIVE
+    if busy:
+        st.warning(f"{run_id} is still {record.state}: cancel it on the Train page before deleting it.")
+    st.checkbox("Yes, delete this run folder and everything in it (checkpoint, metrics, predictions)",
+                key="runs_delete_confirm", disabled=busy)
+    st.button("Delete", key="runs_delete_button", type="primary", disabled=busy,
+              on_click=delete_selected_run, args=(str(record.run_dir), run_id))
+
+if not selected:
+    st.info("Select one or more runs in the table to compare them.")
+    st.stop()
+
+# ---------------------------------------------------------------- the selected runs
+
+colours = run_colours([r.run_id for r in selected])
+for r in selected:
+    note = compare.status_note(r)
+    if note:
+        level, message = note
+        getattr(st, level)(f"**{r.run_id}** {message}")
+        if r.state == "failed" and r.status.get("traceback"):
+            with st.expander(f"Technical details of {r.run_id}'s failure"):
+                st.code(r.status["traceback"], language=None)
+
+sources = sorted({compare.data_label(r.config) for r in selected})
+if len(sources) > 1:
+    st.warning("The selected runs were trained on different data (" + "; ".join(sources) + "): their test "
+               "scores are measured on different test sets and are not directly comparable.")
+else:
+    st.caption(("🧪 " if sources[0].startswith("SYNTHETIC") else "📁 ") + f"Data: {sources[0]}")
+
+st.subheader("Training curves")
+with_metrics = [r for r in selected if r.metrics]
+if with_metrics:
+    st.plotly_chart(training_curves({r.run_id: r.metrics for r in with_metrics}, colours=colours), key="runs_curves")
+else:
+    st.info("No epoch of the selected runs has finished yet: curves appear after the first one.")
+
+evaluated = [r for r in selected if compare.has_evaluation(r)]
+if not evaluated:
+    st.info("None of the selected runs has a final evaluation yet, so there are no test scores to compare.")
+    st.stop()
+
+st.subheader("Strategy table")
+st.caption("Model × class-imbalance strategy on the test split. Runs that differ only in their seed are averaged "
+           "(mean ± standard deviation in points, over `seeds` runs); with several settings per pair, the one with the "
+           "best mean validation score is shown.")
+strategies = compare.strategy_table(evaluated)
+st.dataframe(compare.strategy_display(strategies), hide_index=True, key="runs_strategy_table", column_config={
+    "test_accuracy": st.column_config.TextColumn("test accuracy"),
+    "macro_f1": st.column_config.TextColumn("macro-F1"),
+    "best_val_score": st.column_config.NumberColumn("best val score", format="%.3f"),
+    "val_metric": st.column_config.TextColumn("val metric"),
+    "best_epoch": st.column_config.NumberColumn("best epoch", format="%d"),
+})
+st.download_button("⬇️ Strategy table (CSV)", compare.to_csv_bytes(strategies), file_name="strategy_table.csv",
+                   mime="text/csv", key="runs_download_strategy", on_click="ignore")
+
+st.subheader("Per-class F1 on the test split")
+st.plotly_chart(per_class_f1_bars(compare.per_class_f1(evaluated), colours), key="runs_f1_bars")
+
+st.subheader("Confusion matrices")
+normalised = st.toggle("Row-normalised (each true class sums to 100 %)", key="runs_cm_normalise")
+predictions = {}
+for r in evaluated:
+    try:
+        predictions[r.run_id] = cached_predictions(str(r.run_dir), compare.prediction_mtime(r.run_dir))
+    except RunError as exc:
+        st.warning(f"**{r.run_id}**: {exc}")
+for start in range(0, len(evaluated), MATRICES_PER_ROW):
+    row = [r for r in evaluated[start:start + MATRICES_PER_ROW] if r.run_id in predictions]
+    for column, r in zip(st.columns(MATRICES_PER_ROW), row):
+        matrix = compare.confusion_matrix(predictions[r.run_id], normalise=normalised)
+        column.plotly_chart(confusion_heatmap(matrix, title=r.run_id, normalised=normalised),
+                            key=f"runs_cm_{r.run_id}")
+
+# ---------------------------------------------------------------- misclassified gallery
+
+st.subheader("Misclassified images")
+if not predictions:
+    st.stop()
+gallery_ids = list(predictions)
+gallery_run = st.selectbox("Run", gallery_ids, key="runs_gallery_run")
+gallery_record = next(r for r in evaluated if r.run_id == gallery_run)
+preds = predictions[gallery_run]
+counts = compare.confusion_matrix(preds)
+classes = list(counts.columns)
+worst = compare.most_confused(counts)
+st.caption("Click a cell of this matrix (rows: true class, columns: predicted class) to see its test images.")
+cell_event = st.dataframe(
+    counts.set_axis([display(c) for c in classes], axis=0), key="runs_gallery_cell", on_select="rerun",
+    selection_mode="single-cell",
+    column_config={"_index": st.column_config.TextColumn("true ↓ / predicted →"),
+                   **{c: st.column_config.NumberColumn(display(c)) for c in classes}},
+    selection_default={"selection": {"cells": [[classes.index(worst[0]), worst[1]]]}} if worst else None)
+
+cells = [c for c in cell_event.selection.cells if 0 <= c[0] < len(classes) and c[1] in classes]
+if not cells:
+    st.info("Click a cell of the matrix above to see the images in it." if worst else
+            "This run classified every test image correctly: click a diagonal cell to see them.")
+    st.stop()
+true_class, predicted_class = classes[cells[0][0]], cells[0][1]
+rows = compare.select_predictions(preds, true_class, predicted_class)
+verb = "correctly predicted" if true_class == predicted_class else f"predicted as {display(predicted_class)}"
+st.markdown(f"**{len(rows)}** test image(s) of {display(true_class)} {verb}"
+            + (f"; the {GALLERY_LIMIT} most confident are shown." if len(rows) > GALLERY_LIMIT else "."))
+rows = rows.head(GALLERY_LIMIT)
+if len(rows):
+    try:
+        run_images = cached_run_images(compare.data_config(gallery_record.config))
+    except compare.SourceUnavailable as exc:
+        st.warning(f"The images cannot be shown: {exc}. Restore the data at its old path to see them; the "
+                   "matrices above come from the run's stored predictions and stay valid.")
+    else:
+        faces, missing = run_images.get(rows["id"].astype(str).tolist(), rows["label"].tolist())
+        found = rows[~rows["id"].astype(str).isin(missing)]
+        if missing:
+            st.warning(f"{len(missing)} image(s) are no longer in the data source (or changed class): "
+                       "it was modified after this run.")
+        if len(found):
+            captions = [f"{display(predicted_class)} {p:.0%}" + ("" if true_class == predicted_class else
+                                                                 f" · {display(true_class)} {t:.0%}")
+                        for p, t in zip(found[compare.PROB_PREFIX + predicted_class],
+                                        found[compare.PROB_PREFIX + true_class])]
+            st.image(list(compare.upscale(faces, UPSCALE)), caption=captions)
+            with st.expander("All class probabilities of these images"):
+                st.dataframe(found, hide_index=True, key="runs_gallery_probabilities")

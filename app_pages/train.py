@@ -1,0 +1,251 @@
+"""Train: choose architectures, imbalance strategies and settings, launch background runs, watch them."""
+import pandas as pd
+import streamlit as st
+
+from fer_core import jobs
+from fer_core.app import job_status
+from fer_core.app import train_form as tf
+from fer_core.common import paths
+from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
+from fer_core.runs.store import RunError
+from app_pages.common import active_choice, active_dataset, dataset_label
+
+
+# widget key of each per-architecture setting (tf.ARCH_FIELDS)
+ARCH_KEYS = {name: f"train_{name}" for name in tf.ARCH_FIELDS}
+ARCH_KEYS["torch_threads"] = "train_threads"
+KEEP = "session"  # widgets keep their values while hidden and when the user comes back to the page
+
+
+def _first_deep(archs: list[str]) -> str | None:
+    return next((a for a in archs if not tf.is_classical(a)), None)
+
+
+def _apply_defaults() -> None:
+    """Fill the settings with the first chosen deep architecture's defaults, or the recipe's values."""
+    ss = st.session_state
+    arch, gpu = _first_deep(ss.train_archs), tf.uses_gpu(ss.train_device)
+    ss.train_defaults_for = (arch, gpu)
+    values = tf.starting_values(arch, gpu, ss.train_recipe) if arch else {}
+    if "torch_threads" in values:
+        values["torch_threads"] = values["torch_threads"] or 0  # the input's 0: torch's default
+    ss.update({ARCH_KEYS.get(k, f"train_{k}"): v for k, v in values.items()})
+    ss.train_synthetic_size = tf.default_synthetic_size(gpu)
+
+
+def _on_archs_or_device_change() -> None:
+    ss = st.session_state
+    if (_first_deep(ss.train_archs), tf.uses_gpu(ss.train_device)) != ss.train_defaults_for:
+        _apply_defaults()
+
+
+def _on_recipe_change() -> None:
+    """A recipe is a starting point: its architecture and settings go into the inputs."""
+    ss = st.session_state
+    ss.train_label_smoothing, ss.train_early_stopping = 0.0, 0  # TrainConfig's, unless the recipe sets them
+    if ss.train_recipe:
+        ss.train_archs = tf.recipe_values(ss.train_recipe).get("archs", ss.train_archs)
+    _apply_defaults()
+
+
+def _init_state() -> None:
+    ss = st.session_state
+    if "train_archs" in ss:
+        return
+    ss.train_archs = ["simple_cnn"]
+    ss.train_strategies = ["none"]
+    ss.train_recipe = None
+    ss.train_device = "auto"
+    ss.train_label_smoothing, ss.train_early_stopping, ss.train_seed = 0.0, 0, 0
+    ss.train_pretrained, ss.train_transfer = False, "scratch"
+    _apply_defaults()
+
+
+st.title("🏋️ Train")
+st.markdown("Launch one run or a grid (architectures × imbalance strategies) as **background jobs**: "
+            "they keep running if you leave this page. Progress below refreshes every 2 seconds.")
+
+ds, error = active_dataset()
+if error:
+    st.error(f"The active dataset cannot be read: {error} Choose another one on Home.")
+    st.stop()
+choice = active_choice()
+st.caption(f"Dataset: {dataset_label(ds)} · classes: {choice.class_set} (change on Home)")
+_init_state()
+ss = st.session_state
+
+# ---------------------------------------------------------------- what to train
+all_archs = tf.architecture_names()
+c1, c2 = st.columns(2)
+archs = c1.multiselect("Architectures", all_archs, key="train_archs", persist_state=KEEP,
+                       on_change=_on_archs_or_device_change,
+                       format_func=lambda a: f"{a} (classical)" if tf.is_classical(a) else a,
+                       help="\n".join(f"- **{a}**: {tf.describe_architecture(a)}" for a in all_archs))
+strategies = c2.multiselect("Imbalance strategies", tf.strategy_names(), key="train_strategies", persist_state=KEEP,
+                            help="\n".join(f"- **{s}**: {tf.describe_strategy(s)}" for s in tf.strategy_names()))
+c1.selectbox("Start from a recipe", [None, *RECIPES], key="train_recipe", persist_state=KEEP, placeholder="(none)",
+             on_change=_on_recipe_change, format_func=lambda r: "(none)" if r is None else r,
+             help="\n".join(f"- **{r}**: {tf.describe_recipe(r)}" for r in RECIPES))
+if ss.train_recipe:
+    c1.caption(tf.describe_recipe(ss.train_recipe))
+c2.selectbox("Device", tf.DEVICES, key="train_device", persist_state=KEEP, on_change=_on_archs_or_device_change,
+             help="auto: the GPU if there is one, else the CPU")
+
+deep = [a for a in archs if not tf.is_classical(a)]
+classical = [a for a in archs if tf.is_classical(a)]
+option_fields = {s: tf.STRATEGY_OPTIONS[s] for s in strategies if s in tf.STRATEGY_OPTIONS}
+if option_fields:
+    with st.expander("Strategy options"):
+        for name, fields in option_fields.items():
+            cols = st.columns(len(fields))
+            for col, f in zip(cols, fields):
+                key = f"train_opt_{name}_{f.name}"
+                label = f"{name}: {f.name}"
+                if f.kind == "choice":
+                    col.selectbox(label, f.choices, key=key, help=f.help, persist_state=KEEP,
+                                  format_func=lambda v: "none" if v is None else str(v))
+                elif f.kind == "int":
+                    col.number_input(label, min_value=0, value=f.default, step=1, key=key, help=f.help,
+                                     persist_state=KEEP)
+                else:
+                    col.number_input(label, min_value=0.0, value=f.default, format="%.4g", key=key, help=f.help,
+                                     persist_state=KEEP)
+
+# ---------------------------------------------------------------- settings
+st.subheader("Settings")
+per_arch = False
+if len(deep) > 1:
+    per_arch = st.toggle("Each architecture uses its own defaults", value=True, key="train_per_arch",
+                         persist_state=KEEP, help="Off: the values below apply to every architecture")
+if per_arch:
+    table = tf.defaults_table(deep, tf.uses_gpu(ss.train_device), ss.train_recipe)
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+elif deep:
+    defaults_arch = _first_deep(archs)
+    st.caption(f"Defaults for {defaults_arch} on {'GPU' if tf.uses_gpu(ss.train_device) else 'CPU'}"
+               + (f"; the same values apply to {', '.join(deep[1:])}" if len(deep) > 1 else ""))
+    cols = st.columns(4)
+    cols[0].number_input("Epochs", min_value=1, step=1, key="train_epochs", persist_state=KEEP)
+    cols[1].number_input("Batch size", min_value=1, step=1, key="train_batch_size", persist_state=KEEP)
+    cols[2].number_input("Learning rate", min_value=0.0, step=1e-4, format="%.5f", key="train_lr",
+                         persist_state=KEEP)
+    cols[3].number_input("Input size (px)", min_value=1, step=4, key="train_input_size", persist_state=KEEP,
+                         help="faces are resized to this square size before the network")
+    cols = st.columns(4)
+    cols[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", persist_state=KEEP)
+    cols[1].selectbox("Scheduler", SCHEDULERS, key="train_scheduler", persist_state=KEEP)
+    cols[2].selectbox("Augmentation", tf.augment_presets(), key="train_augment", persist_state=KEEP)
+    cols[3].number_input("CPU threads", min_value=0, step=1, key="train_threads", persist_state=KEEP,
+                         help="0: torch's default (one per core). Small nets on a shared machine are "
+                              "faster with 1.")
+    st.button("Reset to the defaults", key="train_reset", on_click=_apply_defaults)
+if classical:
+    st.caption(f"Classical baselines ({', '.join(classical)}) fit once: epochs, learning rate and the other "
+               "deep-learning settings do not apply to them.")
+
+cols = st.columns(4)
+cols[0].number_input("Label smoothing", min_value=0.0, max_value=0.99, step=0.05, key="train_label_smoothing",
+                     persist_state=KEEP)
+cols[1].number_input("Early stopping patience", min_value=0, step=1, key="train_early_stopping", persist_state=KEEP,
+                     help="stop after this many epochs without a better validation score; 0: off")
+cols[2].number_input("Seed", min_value=0, step=1, key="train_seed", persist_state=KEEP)
+if choice.is_synthetic:
+    cols[3].number_input("Synthetic faces", min_value=1, step=500, key="train_synthetic_size", persist_state=KEEP,
+                         help="how many synthetic faces the run generates (Home previews the default 4,000); "
+                              "fewer train faster")
+can_pretrain = any(tf.supports_pretrained(a) for a in deep)
+if can_pretrain:
+    cols = st.columns(2)
+    cols[0].checkbox("Pretrained (ImageNet weights)", key="train_pretrained", persist_state=KEEP,
+                     help="downloaded once and cached; architectures without weights train from scratch")
+    cols[1].selectbox("Transfer", TRANSFER_MODES, key="train_transfer", persist_state=KEEP,
+                      disabled=not ss.train_pretrained,
+                      help="scratch: train everything; frozen: only the new head; finetune: head first, "
+                           "then the backbone at a lower learning rate")
+
+# ---------------------------------------------------------------- launch
+n_runs = len(archs) * len(strategies)
+st.caption(f"{len(archs)} architecture(s) × {len(strategies)} strateg{'y' if len(strategies) == 1 else 'ies'} = "
+           f"**{n_runs} run(s)**, run one after another (or one per GPU)")
+if st.button("🚀 Launch", type="primary", key="train_launch"):
+    arch_values = {}  # None: each architecture's own defaults
+    if deep and not per_arch:
+        arch_values = {k: ss[ARCH_KEYS[k]] for k in tf.ARCH_FIELDS}
+        arch_values["torch_threads"] = ss.train_threads or None
+    form = tf.TrainForm(
+        archs=archs, strategies=strategies, data=choice.path, class_set=choice.class_set,
+        synthetic_size=ss.train_synthetic_size if choice.is_synthetic else None,
+        n_train=None if choice.is_synthetic else len(ds.split("train")),
+        recipe=ss.train_recipe, label_smoothing=ss.train_label_smoothing, early_stopping=ss.train_early_stopping,
+        seed=ss.train_seed, device=ss.train_device,
+        pretrained=can_pretrain and ss.train_pretrained, transfer=ss.train_transfer,
+        strategy_options={s: {f.name: ss[f"train_opt_{s}_{f.name}"] for f in fields}
+                          for s, fields in option_fields.items()},
+        **arch_values,
+    )
+    try:
+        configs = tf.build_configs(form)
+    except tf.FormError as exc:
+        for message in exc.messages:
+            st.error(message)
+    else:
+        try:
+            run_dirs = tf.launch(configs, paths.checkpoints_dir())
+        except (OSError, ValueError, RunError) as exc:
+            st.error(f"Could not queue the runs: {exc}. Check that the checkpoints folder is writable.")
+        else:
+            st.success(f"Queued {len(run_dirs)} run(s): {', '.join(d.name for d in run_dirs)}")
+
+
+# ---------------------------------------------------------------- live progress and the job list
+def _cancel(run_dir) -> None:
+    """Cancel button callback: runs before the panel redraws, so the panel shows the outcome."""
+    st.session_state.train_cancel_message = job_status.cancel_run(run_dir)
+
+
+@st.fragment(run_every=2)
+def live_panel() -> None:
+    """Re-reads the run folders every 2 s: active runs with progress, curves and cancel; recent runs."""
+    root = paths.checkpoints_dir()
+    st.subheader("Active runs")
+    if message := st.session_state.pop("train_cancel_message", None):
+        st.info(message)
+    active = job_status.live_runs(root)
+    if not active:
+        st.caption("No run is queued or running.")
+    for live in active:
+        p = live.progress
+        with st.container(border=True):
+            head, button = st.columns([5, 1])
+            head.markdown(f"**{p.run_id}** · {p.arch} · {p.imbalance}")
+            button.button("Cancel", key=f"train_cancel_{p.run_id}", on_click=_cancel, args=(p.run_dir,))
+            st.progress(p.fraction, text=p.label)
+            if p.latest:
+                cols = st.columns(4)
+                for col, (label, key) in zip(cols, (("train loss", "train_loss"), ("train accuracy", "train_acc"),
+                                                     ("val accuracy", "val_acc"), ("val macro-F1", "val_macro_f1"))):
+                    value = p.latest.get(key)
+                    col.metric(label, "–" if value is None else f"{value:.3f}")
+            if live.figure is not None:
+                st.plotly_chart(live.figure, width="stretch", key=f"train_curves_{p.run_id}")
+
+    st.subheader("Recent runs")
+    recent = job_status.recent_jobs(root)
+    if not recent:
+        st.caption("No runs yet.")
+        return
+    st.dataframe(pd.DataFrame([j.table_row() for j in recent]), hide_index=True, width="stretch",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+                                "test accuracy": st.column_config.NumberColumn(format="%.3f")})
+    for job in recent:
+        if job.failure:
+            st.error(f"**{job.run_id}** failed. {job.failure.sentence}")
+            with st.expander(f"Original error of {job.run_id}"):
+                st.code(job.failure.original + (f"\n\n{job.failure.traceback}" if job.failure.traceback else ""),
+                        language=None)
+
+
+# The page's deliberate repair step, once per page run (not in the 2 s poll): runs whose process died are
+# recorded as failed, and a queue whose scheduler died is served again.
+jobs.reconcile(paths.checkpoints_dir())
+live_panel()

@@ -1,0 +1,244 @@
+"""What background runs are doing, read from their folders, for the Train page (no Streamlit).
+
+* live progress of queued and running runs (`read_progress`, `live_runs`), which the page's
+  fragment polls every 2 seconds;
+* the recent runs as table rows, with failed runs' errors in plain words (`recent_jobs`,
+  `describe_failure`), and `cancel_run`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fer_core import jobs
+from fer_core.common import paths
+from fer_core.runs.store import ACTIVE, CONFIG, RunError, RunRecord, load_run, read_status
+
+# ---------------------------------------------------------------- live progress
+
+@dataclass
+class RunProgress:
+    """Where one run stands, from its folder."""
+
+    run_dir: Path
+    arch: str
+    imbalance: str
+    state: str
+    phase: str
+    epoch: int  # epochs completed
+    epochs: int  # epochs planned
+    batch: int  # batches done in the current epoch (0 between epochs)
+    batches: int
+    fraction: float  # share of the planned work done, 0..1
+    latest: dict  # the last metrics row; {} before the first epoch ends
+    metrics: list[dict]
+    best_epoch: int | None = None
+    queue_position: int | None = None  # 1 = next to start
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.state in ACTIVE
+
+    @property
+    def label(self) -> str:
+        """The progress bar's text, e.g. 'epoch 3/6, batch 20/48'."""
+        if self.state == "queued":
+            return f"queued, {_ordinal(self.queue_position)} in line" if self.queue_position else "queued"
+        if self.state != "running":
+            return f"{self.state} after {self.epoch}/{self.epochs} epochs"
+        if self.phase == "training" and self.batch and self.batches:
+            return f"epoch {self.epoch + 1}/{self.epochs}, batch {self.batch}/{self.batches}"
+        if self.phase == "training":
+            return f"epoch {self.epoch}/{self.epochs} done"
+        return f"{self.phase} ({self.epoch}/{self.epochs} epochs done)" if self.epoch else self.phase
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def progress_of(record: RunRecord, queue_position: int | None = None) -> RunProgress:
+    """A RunProgress from an already-loaded run (see read_progress)."""
+    status = record.status
+    epochs = int(status.get("epochs") or record.config.get("epochs") or 1)
+    epoch = int(status.get("epoch") if status.get("epoch") is not None else len(record.metrics))
+    phase = status.get("phase") or ("waiting to start" if record.state == "queued" else "starting")
+    batch, batches = int(status.get("batch") or 0), int(status.get("batches") or 0)
+    if record.state == "completed":
+        fraction = 1.0
+    else:
+        partial = batch / batches if phase == "training" and batches else 0.0
+        fraction = min(1.0, max(0.0, (epoch + partial) / epochs))
+    return RunProgress(
+        run_dir=record.run_dir, arch=record.config.get("arch", "?"), imbalance=record.config.get("imbalance", "?"),
+        state=record.state, phase=phase, epoch=epoch, epochs=epochs, batch=batch, batches=batches,
+        fraction=fraction, latest=dict(record.metrics[-1]) if record.metrics else {}, metrics=record.metrics,
+        best_epoch=status.get("best_epoch"), queue_position=queue_position,
+    )
+
+
+def read_progress(run_dir: str | Path) -> RunProgress:
+    """Re-read one run folder (status.json, metrics.csv) and say where the run stands."""
+    record = load_run(run_dir)
+    return progress_of(record, jobs.queue_position(record.run_dir) if record.state == "queued" else None)
+
+
+@dataclass
+class LiveRun:
+    """One active run as the page's live panel shows it."""
+
+    progress: RunProgress
+    figure: Any = None  # plotly Figure of the curves so far; None before the first epoch ends
+
+
+def live_runs(root: str | Path | None = None) -> list[LiveRun]:
+    """Running runs (oldest first), then queued ones in start order, with their curves so far."""
+    from fer_core.figures.training import training_curves
+
+    out, position = [], 0
+    for record in jobs.active_runs(root):
+        if record.state == "queued":
+            position += 1
+        progress = progress_of(record, position if record.state == "queued" else None)
+        figure = training_curves(record.metrics, epochs=progress.epochs, best_epoch=progress.best_epoch) \
+            if record.metrics else None
+        out.append(LiveRun(progress, figure))
+    return out
+
+
+# ---------------------------------------------------------------- the job list and errors
+
+@dataclass
+class Failure:
+    """A failed run's error: a sentence with what to do, and the error as recorded."""
+
+    sentence: str
+    original: str
+    traceback: str | None = None
+
+
+# (any of these lower-case fragments in the error, the sentence); the first match wins, so the
+# specific cases come before the ones whose words they share (a SIGKILL message mentions memory).
+_KNOWN_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("sigkill", "was killed", "stopped without finishing"),
+     "The training process was stopped from outside: killed by hand, or by the system when the machine ran "
+     "out of memory. If nobody stopped it, launch it again with a smaller batch size or input size, or with "
+     "fewer runs at once."),
+    (("out of memory", "can't allocate memory", "cannot allocate memory", "memoryerror"),
+     "The run ran out of memory. Lower the batch size or the input size, choose a smaller architecture, or "
+     "run fewer jobs at once."),
+    (("pretrained weights",),
+     "The pretrained weights could not be loaded: they are not in the local cache and cannot be downloaded "
+     "(this machine looks offline), or the weights file is missing. Untick 'pretrained' to train from "
+     "scratch, or run once with internet access so the weights are downloaded and cached."),
+    (("no such file or folder", "no such file or directory", "no image files found", "is not a dataset",
+      "no usable rows", "none of the image files could be read", "not a readable zip"),
+     "The dataset could not be found or read. Check that the file or folder still exists and pick it again "
+     "on Home, then launch again."),
+    (("diverged",),
+     "Training diverged (the loss became NaN or infinite). Lower the learning rate, for example by a factor "
+     "of 10, and launch again."),
+    (("larger than the training set",),
+     "The batch size is larger than the training set. Choose a smaller batch size or a larger dataset."),
+    (("have no training images",),
+     "Some classes have no training images. Choose a class set without them on Home (e.g. no_disgust), or "
+     "add images for them."),
+    (("no cuda gpu", "cuda is not available", "not compiled with cuda"),
+     "No GPU was available to this run. Choose device 'auto' or 'cpu' and launch again."),
+    (("not supported for classical baselines",),
+     "This imbalance strategy does not apply to the classical baselines; they support none, class_weights, "
+     "undersample and oversample."),
+)
+
+
+def describe_failure(status: dict) -> Failure | None:
+    """For a failed run's status.json: the error in plain words with what to do; None if it did not fail."""
+    if status.get("status") != "failed":
+        return None
+    original = str(status.get("error") or "the run failed without recording an error")
+    text = f"{original}\n{status.get('traceback') or ''}".lower()
+    for fragments, sentence in _KNOWN_ERRORS:
+        if any(f in text for f in fragments):
+            return Failure(sentence, original, status.get("traceback"))
+    if "exited with code" in text or "exited without recording" in text:
+        sentence = ("The training process crashed before it could record why. Its last log lines are in the "
+                    "details below; launch it again, and if it fails the same way, report them.")
+    else:
+        sentence = f"The run failed: {original.splitlines()[0].rstrip('.')}. The full error is in the details below."
+    return Failure(sentence, original, status.get("traceback"))
+
+
+STATE_LABELS = {"queued": "⏳ queued", "running": "🏃 running", "completed": "✅ completed",
+                "failed": "❌ failed", "cancelled": "⏹️ cancelled"}
+
+
+@dataclass
+class JobRow:
+    """One recent run for the job list."""
+
+    progress: RunProgress
+    started: datetime | None
+    duration_s: float | None
+    test_accuracy: float | None
+    failure: Failure | None
+
+    @property
+    def run_id(self) -> str:
+        return self.progress.run_id
+
+    def table_row(self) -> dict:
+        """A flat dict for st.dataframe."""
+        p = self.progress
+        return {"run": p.run_id, "architecture": p.arch, "imbalance": p.imbalance,
+                "status": STATE_LABELS.get(p.state, p.state), "epochs": f"{p.epoch}/{p.epochs}",
+                "progress": p.fraction, "test accuracy": self.test_accuracy,
+                "started": self.started.strftime("%Y-%m-%d %H:%M:%S") if self.started else None,
+                "duration (s)": None if self.duration_s is None else round(self.duration_s, 1),
+                "problem": self.failure.sentence if self.failure else None}
+
+
+def job_row(record: RunRecord) -> JobRow:
+    summary = record.summary()
+    started = record.status.get("started_at") or record.status.get("queued_at")
+    return JobRow(progress_of(record), datetime.fromtimestamp(started) if started else None,
+                  summary["duration_s"], summary["test_accuracy"], describe_failure(record.status))
+
+
+def recent_jobs(root: str | Path | None = None, limit: int = 20) -> list[JobRow]:
+    """The newest `limit` runs under the checkpoints folder (newest first), whatever their state.
+
+    Only those runs' folders are read (the page asks every 2 seconds, and old runs pile up).
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    root = Path(root or paths.checkpoints_dir())
+    if not root.is_dir():
+        return []
+    rows = []
+    for d in sorted((p for p in root.iterdir() if (p / CONFIG).exists()), reverse=True):  # names start with the time
+        try:
+            rows.append(job_row(load_run(d)))
+        except RunError:
+            continue  # being created or deleted right now
+        if len(rows) == limit:
+            break
+    return rows
+
+
+def cancel_run(run_dir: str | Path) -> str:
+    """Cancel a queued or running run (jobs.cancel) and say in a sentence how it ended up."""
+    name = Path(run_dir).name
+    try:
+        before = read_status(Path(run_dir))["status"]
+        if before not in ACTIVE:
+            return f"{name} is already {before}: nothing to cancel."
+        after = jobs.cancel(run_dir)
+    except RunError as exc:
+        return f"Could not cancel {name}: {exc}"
+    return f"Cancelled {name}." if after == "cancelled" else f"{name} {after} before it could be cancelled."

@@ -1,0 +1,255 @@
+"""Files users upload through the app: dataset zips (validated, then stored) and single images.
+
+Nothing here trusts an upload. A dataset zip is checked from its bytes in memory, never extracted:
+size, member count, declared and actual uncompressed sizes (zip bombs), entry names (path escape),
+and the class-folder layout the data layer would read. Only then is it stored, under its content
+hash, in `data_dir()/uploads/`, where `load_dataset` reads it like any other zip.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import warnings
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
+
+from PIL import Image
+
+from fer_core.common import paths
+from fer_core.data.dataset import DataError, LoadReport
+from fer_core.data.decode import MAX_PIXELS
+from fer_core.data.files import FileEntry, is_junk, member_span
+from fer_core.data.sources import plan_images
+from fer_core.common.files import atomic_write_bytes
+
+GB = 1024**3
+MB = 1024**2
+MAX_IMAGE_BYTES = 20 * MB
+# Image formats the data layer reads (Pillow's names; PPM covers .pgm/.pbm, MPO is a camera JPEG).
+IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "BMP": "BMP", "DIB": "BMP", "GIF": "GIF",
+                 "TIFF": "TIFF", "WEBP": "WebP", "PPM": "PGM/PPM"}
+_FORMAT_LIST = "PNG, JPEG, BMP, GIF, TIFF, WebP or PGM"
+# Signatures of common non-image uploads, so the message can say what the file is instead.
+_SIGNATURES = [
+    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive"), (b"PK\x05\x06", "an empty zip archive"),
+    (b"\x1f\x8b", "a gzip archive"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"Rar!", "a RAR archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Microsoft Office document"), (b"\x7fELF", "a program"),
+    (b"MZ", "a Windows program"),
+]
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class UploadError(ValueError):
+    """An upload was refused; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """Bounds for an uploaded dataset zip; anything over one of them is refused."""
+
+    max_bytes: int = 2 * GB              # the zip itself
+    max_members: int = 200_000           # entries, folders included
+    max_uncompressed: int = 4 * GB       # all members together, decompressed
+    max_ratio: float = 200.0             # per member: uncompressed / compressed size ...
+    ratio_min_bytes: int = 1 * MB        # ... checked for members at least this large
+
+
+def uploads_dir() -> Path:
+    """Where uploaded datasets are stored: data_dir()/uploads."""
+    return paths.data_dir() / "uploads"
+
+
+def _describe_content(data: bytes) -> str:
+    """A few words on what some bytes look like, for messages about the wrong kind of file."""
+    for magic, what in _SIGNATURES:
+        if data.startswith(magic):
+            return what
+    head = data[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "a file of an unrecognised type"
+    printable = sum(c.isprintable() or c in "\r\n\t" for c in text)
+    return "a text file" if text and printable / len(text) > 0.95 else "a file of an unrecognised type"
+
+
+def _size(n: int) -> str:
+    return f"{n / GB:.1f} GB" if n >= GB else f"{n / MB:.1f} MB" if n >= MB else f"{n:,} bytes"
+
+
+def safe_filename(filename: str, default: str = "dataset.zip") -> str:
+    """The last component of a client-supplied name, reduced to letters, digits, '.', '-', '_'."""
+    name = re.split(r"[\\/]", filename or "")[-1]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    name = re.sub(r"_+(?=\.)", "", name).strip("._-")[-80:]  # 'My Faces (v2).zip' -> 'My_Faces_v2.zip'
+    return name or default
+
+
+# ---------------------------------------------------------------- dataset zips
+
+def _unsafe_entry_reason(name: str) -> str | None:
+    """Why an entry name would escape the folder it is extracted into, or None if it is safe."""
+    posix = name.replace("\\", "/")
+    if posix.startswith("/"):
+        return "is an absolute path"
+    if _DRIVE.match(posix):
+        return "starts with a drive letter"
+    if ".." in PurePosixPath(posix).parts:
+        return "contains a '..' component"
+    return None
+
+
+def _check_inflated_size(data: bytes, info: zipfile.ZipInfo, filename: str) -> None:
+    """Inflate one deflated member in bounded chunks and check it matches its declared size.
+
+    The central directory's sizes are what an attacker writes; this makes the uncompressed-size
+    bound real, since the data layer later inflates each member in one go.
+    """
+    try:
+        start, end = member_span(data, info)
+    except zipfile.BadZipFile:
+        raise UploadError(f"{filename}: the zip is damaged (entry {info.filename!r} has no local header).") from None
+    payload = memoryview(data)[start:end]
+    inflater = zlib.decompressobj(-15)
+    produced, offset, pending, chunk = 0, 0, b"", 1 * MB
+    try:
+        while not inflater.eof:
+            if not pending:
+                if offset >= len(payload):
+                    break  # a truncated member: the data layer reports it as unreadable
+                pending = bytes(payload[offset:offset + chunk])
+                offset += len(pending)
+            produced += len(inflater.decompress(pending, chunk))
+            pending = inflater.unconsumed_tail
+            if produced > info.file_size:
+                raise UploadError(f"{filename}: entry {info.filename!r} expands to more than the "
+                                  f"{_size(info.file_size)} it declares; refusing a possible zip bomb.")
+    except zlib.error as exc:
+        raise UploadError(f"{filename}: entry {info.filename!r} is damaged ({exc}).") from None
+
+
+def _check_members(data: bytes, zf: zipfile.ZipFile, filename: str, limits: UploadLimits) -> list[zipfile.ZipInfo]:
+    infos = zf.infolist()
+    if len(infos) > limits.max_members:
+        raise UploadError(f"{filename}: {len(infos):,} entries, over the limit of {limits.max_members:,}. "
+                          "Split the dataset or remove files that are not images.")
+    for info in infos:
+        reason = _unsafe_entry_reason(info.filename)
+        if reason:
+            raise UploadError(f"{filename}: entry {info.filename!r} {reason}, which could write outside the "
+                              "dataset folder; refusing the archive. Re-create the zip from the dataset folder.")
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_uncompressed:
+        raise UploadError(f"{filename}: {_size(total)} uncompressed, over the {_size(limits.max_uncompressed)} "
+                          "limit. Use a smaller dataset or give its path on this machine instead.")
+    files = [i for i in infos if not i.is_dir()]
+    for info in files:
+        if info.flag_bits & 0x1:
+            raise UploadError(f"{filename}: entry {info.filename!r} is password-protected; upload an unencrypted zip.")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size >= limits.ratio_min_bytes and ratio > limits.max_ratio:
+            raise UploadError(f"{filename}: entry {info.filename!r} expands {ratio:,.0f}x "
+                              f"({_size(info.compress_size)} -> {_size(info.file_size)}), over the "
+                              f"{limits.max_ratio:,.0f}x limit; refusing a possible zip bomb.")
+    for info in files:
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise UploadError(f"{filename}: entry {info.filename!r} has inconsistent sizes; the zip is damaged.")
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            _check_inflated_size(data, info, filename)
+        # other methods (bzip2, lzma) are read through zipfile, which stops at the declared size
+    return files
+
+
+def _check_layout(files: list[zipfile.ZipInfo], filename: str) -> None:
+    """Refuse a zip the data layer would not read: its own layout detection, on the entry names."""
+    entries = []
+    for info in files:
+        rel = info.filename.replace("\\", "/").lstrip("/")
+        if not is_junk(rel):
+            entries.append(FileEntry(rel, info.file_size))
+    entries.sort(key=lambda e: e.rel)
+    try:
+        plan_images(SimpleNamespace(path=filename, entries=entries), LoadReport())
+    except DataError as exc:
+        raise UploadError(str(exc)) from None
+
+
+def validate_dataset_zip(data: bytes, filename: str, limits: UploadLimits | None = None) -> None:
+    """Check an uploaded dataset zip without extracting it; UploadError says what is wrong."""
+    limits = limits or UploadLimits()
+    if not data:
+        raise UploadError(f"{filename} is empty.")
+    if len(data) > limits.max_bytes:
+        raise UploadError(f"{filename} is {_size(len(data))}, over the {_size(limits.max_bytes)} upload limit. "
+                          "Give the dataset's path on this machine instead.")
+    if not data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        raise UploadError(f"{filename} is not a zip archive: it looks like {_describe_content(data)}. "
+                          "Upload a .zip of class folders (e.g. happy/001.jpg, sad/002.png).")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        raise UploadError(f"{filename} is not a readable zip archive ({exc}).") from None
+    with zf:
+        files = _check_members(data, zf, filename, limits)
+    _check_layout(files, filename)
+
+
+def save_uploaded_dataset(data: bytes, filename: str, dest_dir: str | Path | None = None,
+                          limits: UploadLimits | None = None) -> Path:
+    """Validate an uploaded dataset zip and store it; returns the stored path for `load_dataset`.
+
+    Stored as `<dest_dir or uploads_dir()>/<sha256 prefix>-<safe name>.zip`. The same bytes give
+    the same file whatever they were called, so uploading twice stores nothing new (and the
+    data layer's cache, keyed on path and mtime, stays valid).
+    """
+    validate_dataset_zip(data, filename, limits)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    folder = Path(dest_dir) if dest_dir is not None else uploads_dir()
+    existing = sorted(folder.glob(f"{digest}-*.zip"))
+    if existing:
+        return existing[0]
+    name = safe_filename(filename)
+    if not name.lower().endswith(".zip"):
+        name += ".zip"
+    target = folder / f"{digest}-{name}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, data)
+    except OSError as exc:
+        raise UploadError(f"Could not store {filename} in {folder}: {exc.strerror or exc}.") from None
+    return target
+
+
+# ---------------------------------------------------------------- single images
+
+def check_image_upload(data: bytes, filename: str, max_bytes: int = MAX_IMAGE_BYTES) -> None:
+    """Refuse an uploaded image that is empty, too large, or not an image the app reads.
+
+    The type comes from the content (the header Pillow identifies), not the name; the pixel limit
+    is the data layer's (decode.MAX_PIXELS). Pixels are not decoded here.
+    """
+    if not data:
+        raise UploadError(f"{filename} is empty.")
+    if len(data) > max_bytes:
+        raise UploadError(f"{filename} is {_size(len(data))}, over the {_size(max_bytes)} limit for images; "
+                          "upload a smaller or more compressed image.")
+    try:
+        with warnings.catch_warnings():  # Pillow's own bomb warning: our limit is applied below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                fmt, (width, height) = im.format, im.size
+    except Image.DecompressionBombError:
+        raise UploadError(f"{filename} is too large an image to decode safely; resize it first.") from None
+    except Exception:  # Pillow raises many types for things it cannot identify
+        raise UploadError(f"{filename} is not an image: it looks like {_describe_content(data)}. "
+                          f"Upload a {_FORMAT_LIST} image.") from None
+    if fmt not in IMAGE_FORMATS:
+        raise UploadError(f"{filename} is a {fmt} image, which the app does not read; "
+                          f"upload a {_FORMAT_LIST} image.")
+    if width * height > MAX_PIXELS:
+        raise UploadError(f"{filename} is {width}x{height} pixels, over the {MAX_PIXELS:,}-pixel limit; "
+                          "resize it first.")

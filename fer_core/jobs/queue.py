@@ -1,0 +1,517 @@
+"""Background jobs: every run executes in its own detached process, through a small per-folder queue.
+
+`submit` writes a run folder (config.json, status 'queued'), makes sure a scheduler serves that
+checkpoints folder, and returns. The scheduler (`python -m fer_core.jobs ROOT`, started on demand;
+a lock file keeps it to one per folder) starts `python -m fer_core.jobs.worker RUN_DIR` for the oldest
+queued runs while fewer than the allowed number are running, records each worker's exit, and
+exits once nothing is queued. Scheduler and workers run in their own sessions with their output in
+files, so they outlive the Streamlit server or terminal that started them; a run reports only
+through its folder, and `cancel` stops it by signal (the worker records 'cancelled').
+
+POSIX only (flock, process groups).
+"""
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from fer_core.common import paths
+from fer_core.training.config import TrainConfig
+from fer_core.common.files import atomic_write_json
+from fer_core.common.processes import process_alive, process_start_time
+from fer_core.runs.store import (ACTIVE, CONFIG, LOG, STATUS, RunError, RunRecord, create_run, load_run, read_json,
+                                 read_status, reconcile_run, write_status)
+
+SCHEDULER_LOCK = ".scheduler.lock"  # flock-ed by the live scheduler, which writes its pid in it
+SCHEDULER_LOG = ".scheduler.log"
+SETTINGS = ".jobs.json"  # {"max_concurrent": n} for this checkpoints folder
+POLL_SECONDS = 0.5
+LOG_TAIL_LINES = 20
+KILL_WAIT_SECONDS = 5.0
+
+_spawned: list[subprocess.Popen] = []  # schedulers this process started; reaped on later calls
+
+
+def _root(root: str | os.PathLike | None) -> Path:
+    return Path(root or paths.checkpoints_dir()).resolve()
+
+
+# ---------------------------------------------------------------- how many jobs at once
+
+def _check_limit(value, what: str) -> int:
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{what} must be a whole number of jobs, at least 1; got {value!r}")
+    return n
+
+
+def gpu_ids() -> list[str]:
+    """The CUDA devices workers can be spread over, as CUDA_VISIBLE_DEVICES entries.
+
+    $CUDA_VISIBLE_DEVICES if set, else torch's count if torch is already loaded, else the NVIDIA
+    driver's device list: the scheduler never imports torch just to count (seconds per start).
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = []
+        for entry in (e.strip() for e in visible.split(",")):
+            if not entry or entry.startswith("-"):
+                break  # CUDA ignores everything from the first invalid entry on
+            ids.append(entry)
+        return ids
+    if "torch" in sys.modules:
+        return [str(i) for i in range(sys.modules["torch"].cuda.device_count())]
+    try:
+        return [str(i) for i in range(len(os.listdir("/proc/driver/nvidia/gpus")))]
+    except OSError:
+        return []
+
+
+def default_max_concurrent() -> int:
+    """Jobs at once unless a folder sets its own: $FER_MAX_JOBS, else one per GPU, else one."""
+    env = os.environ.get("FER_MAX_JOBS", "").strip()
+    if env:
+        return _check_limit(env, "FER_MAX_JOBS")
+    return max(1, len(gpu_ids()))
+
+
+def get_max_concurrent(root: str | os.PathLike | None = None) -> int:
+    """How many runs under `root` may execute at once: the folder's setting, else default_max_concurrent()."""
+    path = _root(root) / SETTINGS
+    if path.exists():
+        value = read_json(path).get("max_concurrent")
+        if value is not None:
+            return _check_limit(value, f"max_concurrent in {path}")
+    return default_max_concurrent()
+
+
+def set_max_concurrent(n: int | None, root: str | os.PathLike | None = None) -> None:
+    """Set the folder's limit (None: back to the default); a running scheduler applies it at its next poll."""
+    root = _root(root)
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(root / SETTINGS, {"max_concurrent": None if n is None else _check_limit(n, "max_concurrent")})
+
+
+def _pick_gpu(ids: list[str], busy: list[str]) -> str | None:
+    """The least-loaded GPU (lowest position on ties) given the GPUs running jobs hold; None without GPUs."""
+    if not ids:
+        return None
+    return min(ids, key=lambda g: (busy.count(g), ids.index(g)))
+
+
+# ---------------------------------------------------------------- queueing
+
+def _enqueue(config: TrainConfig, root: Path, **status_fields) -> Path:
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"expected a TrainConfig (see config.make_config), got {type(config).__name__}")
+    return create_run(config, root, **status_fields)
+
+
+def _prepare_root(root, max_concurrent: int | None) -> Path:
+    root = _root(root)
+    if max_concurrent is not None:
+        set_max_concurrent(max_concurrent, root)
+    else:
+        get_max_concurrent(root)  # a bad FER_MAX_JOBS is reported here, not only in the scheduler's log
+    return root
+
+
+def submit(config: TrainConfig, root: str | os.PathLike | None = None, max_concurrent: int | None = None) -> Path:
+    """Queue a run and return its folder at once; it executes in a separate, detached process.
+
+    `max_concurrent`, if given, becomes the folder's limit from now on (see set_max_concurrent).
+    """
+    root = _prepare_root(root, max_concurrent)
+    run_dir = _enqueue(config, root)
+    ensure_scheduler(root)
+    return run_dir
+
+
+def sweep(base: TrainConfig, archs: list[str], strategies: list[str], root: str | os.PathLike | None = None,
+          max_concurrent: int | None = None) -> list[Path]:
+    """Queue one run per (architecture, imbalance strategy) pair of `base`; returns their folders in queue order.
+
+    Every run's status.json carries the same "sweep" id. `base.imbalance_options` are kept only for
+    runs of `base.imbalance` (another strategy does not take the same options).
+    """
+    for name, values in (("archs", archs), ("strategies", strategies)):
+        if isinstance(values, str) or not values:
+            raise ValueError(f"{name} must be a non-empty list of names, got {values!r}")
+    archs, strategies = list(dict.fromkeys(archs)), list(dict.fromkeys(strategies))
+    configs = [dataclasses.replace(base, arch=arch, imbalance=strategy,
+                                   imbalance_options=dict(base.imbalance_options) if strategy == base.imbalance else {})
+               for arch in archs for strategy in strategies]
+    for c in configs:
+        c.validate()  # refuse the whole grid before queueing any of it
+    root = _prepare_root(root, max_concurrent)
+    sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{len(archs)}x{len(strategies)}-{os.urandom(2).hex()}"
+    run_dirs = [_enqueue(c, root, sweep=sweep_id) for c in configs]
+    ensure_scheduler(root)
+    return run_dirs
+
+
+# ---------------------------------------------------------------- reading the queue
+
+def _statuses(root: Path, check_running: bool = True, skip: dict | None = None) -> list[tuple[Path, dict]]:
+    """(run folder, status) for every run under root; running runs whose process died read as failed."""
+    try:
+        dirs = [d for d in root.iterdir() if d.is_dir()]
+    except FileNotFoundError:
+        return []
+    out = []
+    for d in dirs:
+        try:
+            status = read_json(d / STATUS)
+            if check_running and status.get("status") == "running" and d not in (skip or {}):
+                status = read_status(d)
+        except (RunError, OSError):
+            continue  # not a run, or being created or deleted right now
+        out.append((d, status))
+    return out
+
+
+def _queue_order(item: tuple[Path, dict]) -> tuple:
+    return item[1].get("queued_at") or 0, item[0].name
+
+
+def _queued(root: Path) -> list[Path]:
+    return [d for d, s in sorted(_statuses(root, check_running=False), key=_queue_order) if s.get("status") == "queued"]
+
+
+def active_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
+    """Running runs (oldest first), then queued ones in the order they will start. Only reads."""
+    root = _root(root)
+    statuses = _statuses(root)
+    running = sorted((x for x in statuses if x[1].get("status") == "running"),
+                     key=lambda x: (x[1].get("started_at") or 0, x[0].name))
+    queued = sorted((x for x in statuses if x[1].get("status") == "queued"), key=_queue_order)
+    records = []
+    for d, _ in running + queued:
+        try:
+            records.append(load_run(d))
+        except RunError:
+            continue
+    return records
+
+
+def reconcile(root: str | os.PathLike | None = None) -> bool:
+    """The explicit repair step (reads never repair; the `runs` command and the Train page call this):
+    runs whose process died are recorded as failed, and if runs are queued and no scheduler serves the
+    folder (it died, or the machine restarted), one is started, so queued runs never strand.
+    True if a scheduler was started."""
+    root = _root(root)
+    _record_vanished(root)
+    return ensure_scheduler(root) if _queued(root) else False
+
+
+def _record_vanished(root: Path, skip: dict | None = None) -> None:
+    """Record as failed every running run (but those in `skip`) whose process is gone."""
+    for run_dir, status in _statuses(root, check_running=False):
+        if status.get("status") == "running" and run_dir not in (skip or {}):
+            try:
+                reconcile_run(run_dir)
+            except (RunError, OSError):
+                continue  # deleted while we looked
+
+
+def queue_position(run_dir: str | os.PathLike) -> int | None:
+    """1 for the next run to start, 2 for the one after, ...; None if the run is not queued."""
+    run_dir = Path(run_dir).resolve()
+    queued = _queued(run_dir.parent)
+    return queued.index(run_dir) + 1 if run_dir in queued else None
+
+
+# ---------------------------------------------------------------- cancelling
+
+@contextmanager
+def _run_lock(run_dir: Path):
+    """Serialises the status changes jobs makes to one run (start, cancel, exit): flock on the folder itself."""
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _signal(pid: int | None, pid_start: str | None, sig: int) -> None:
+    if not process_alive(pid, pid_start):
+        return
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)  # a worker leads its own group: this reaches anything it started too
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
+    """Stop a run and return its final status.
+
+    A queued run is marked cancelled and never starts. A running one gets SIGTERM, which it turns
+    into a 'cancelled' status; if it has not stopped after `timeout` seconds it is killed and
+    marked cancelled here. Completed, failed and cancelled runs are left as they are.
+    """
+    if timeout < 0:
+        raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / STATUS).exists():
+        raise RunError(f"{run_dir} is not a run folder (it has no {STATUS})")
+    with _run_lock(run_dir):
+        reconcile_run(run_dir)  # a run whose process already died is failed, and stays so
+        status = read_status(run_dir)
+        if status.get("status") == "queued":
+            return write_status(run_dir, "cancelled", error="cancelled before it started")["status"]
+        if status.get("status") != "running":
+            return status.get("status", "unknown")
+        if status.get("host", socket.gethostname()) != socket.gethostname():
+            raise RunError(f"{run_dir.name} is running on {status['host']}: cancel it there")
+        status = write_status(run_dir, "running", cancel_requested_at=time.time())
+    pid, pid_start = status.get("pid"), status.get("pid_start")
+    _signal(pid, pid_start, signal.SIGTERM)
+    deadline, killed = time.monotonic() + timeout, False
+    while process_alive(pid, pid_start):  # even once it has recorded 'cancelled': wait until it is gone
+        if time.monotonic() >= deadline:
+            if killed:
+                break
+            _signal(pid, pid_start, signal.SIGKILL)
+            deadline, killed = time.monotonic() + KILL_WAIT_SECONDS, True
+        time.sleep(0.1)
+    with _run_lock(run_dir):
+        status = read_json(run_dir / STATUS)
+        if status.get("status") in ACTIVE:  # it died before it could record anything
+            note = f" (it did not stop within {timeout:g} s of being asked, so it was killed)" if killed else ""
+            status = write_status(run_dir, "cancelled", error="cancelled while running" + note)
+        return status["status"]
+
+
+# ---------------------------------------------------------------- the scheduler
+
+def _lock(fd: int, attempts: int = 10) -> bool:
+    """Take the scheduler lock; a few tries, since scheduler_running() holds it for an instant to probe."""
+    for _ in range(attempts):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(0.02)
+    return False
+
+
+def _write_pid(fd: int, pid: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(pid).encode(), 0)
+
+
+def scheduler_running(root: str | os.PathLike | None = None) -> bool:
+    """Whether a scheduler currently serves the folder (it holds the lock file)."""
+    try:
+        fd = os.open(_root(root) / SCHEDULER_LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False  # closing the file below releases the probe's lock
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def scheduler_pid(root: str | os.PathLike | None = None) -> int | None:
+    """The pid of the scheduler serving the folder, or None when there is none."""
+    root = _root(root)
+    for _ in range(50):
+        if not scheduler_running(root):
+            return None
+        try:
+            text = (root / SCHEDULER_LOCK).read_text().strip()
+        except OSError:
+            return None
+        if text.isdigit() and process_alive(int(text)):
+            return int(text)
+        time.sleep(0.01)  # the lock has just changed hands and the pid is being written
+    return None
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    for key in ("FER_DATA_DIR", "FER_CHECKPOINTS_DIR"):  # children start in the project folder
+        if env.get(key):
+            env[key] = str(Path(env[key]).resolve())
+    return env
+
+
+def _popen_detached(args: list[str], log_path: Path, env: dict[str, str], pass_fds=()) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", *args], cwd=paths.PROJECT_ROOT, env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, pass_fds=pass_fds)
+
+
+def ensure_scheduler(root: str | os.PathLike | None = None) -> bool:
+    """Start the folder's scheduler unless one is running; True if this call started one.
+
+    The lock is taken here and handed to the new process, so two quick calls never start two.
+    """
+    root = _root(root)
+    root.mkdir(parents=True, exist_ok=True)
+    _spawned[:] = [p for p in _spawned if p.poll() is None]
+    if scheduler_running(root):  # the common case, answered without waiting
+        return False
+    fd = os.open(root / SCHEDULER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _lock(fd):
+            return False
+        proc = _popen_detached(["fer_core.jobs", str(root), str(fd)], root / SCHEDULER_LOG, _child_env(),
+                               pass_fds=(fd,))
+        _write_pid(fd, proc.pid)
+        _spawned.append(proc)
+        return True
+    finally:
+        os.close(fd)  # the scheduler's inherited copy keeps the lock
+
+
+def _log(message: str) -> None:
+    print(f"{datetime.now():%Y-%m-%d %H:%M:%S} {message}", flush=True)
+
+
+def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 16384))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _exit_error(code: int, run_dir: Path) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        what = f"the worker process was killed by {name}"
+        if -code == signal.SIGKILL:
+            what += ": by hand, or by the system when it ran out of memory"
+    elif code == 0:
+        what = "the worker process exited without recording a result"
+    else:
+        what = f"the worker process exited with code {code} before recording a result"
+    tail = _log_tail(run_dir / LOG)
+    return f"{what}. Last lines of log.txt:\n{tail}" if tail else f"{what}. Its log.txt is empty."
+
+
+def _record_exit(run_dir: Path, code: int) -> None:
+    """After a worker exits: if it could not record its own end (killed, crashed hard), record it."""
+    with _run_lock(run_dir):
+        status = read_json(run_dir / STATUS)
+        state = status.get("status")
+        # 'failed' without traceback or exit code: _record_vanished saw the process gone before we reaped it
+        if state in ACTIVE or (state == "failed" and "traceback" not in status and "exit_code" not in status):
+            if status.get("cancel_requested_at"):
+                write_status(run_dir, "cancelled", error="cancelled while running", exit_code=code)
+            else:
+                write_status(run_dir, "failed", error=_exit_error(code, run_dir), exit_code=code)
+
+
+def _launch(run_dir: Path, gpu: str | None, env: dict[str, str]) -> subprocess.Popen | None:
+    """Start the worker for a queued run and record its pid; None if the run is no longer queued."""
+    with _run_lock(run_dir):
+        if read_json(run_dir / STATUS).get("status") != "queued":
+            return None  # cancelled since we looked
+        if gpu is not None:
+            env = dict(env, CUDA_VISIBLE_DEVICES=gpu)
+        try:
+            proc = _popen_detached(["fer_core.jobs.worker", str(run_dir)], run_dir / LOG, env)
+        except OSError as exc:
+            write_status(run_dir, "failed", error=f"could not start the worker process: {exc}")
+            return None
+        # Recorded now, not only by the worker once it is up, so cancel and crash detection work at once.
+        write_status(run_dir, "running", pid=proc.pid, pid_start=process_start_time(proc.pid),
+                     started_at=time.time(), **({"gpu": gpu} if gpu is not None else {}))
+    return proc
+
+
+def _wants_gpu(run_dir: Path) -> bool:
+    try:
+        return read_json(run_dir / CONFIG).get("device", "auto") in ("auto", "cuda")
+    except RunError:
+        return False
+
+
+def serve(root: str | os.PathLike, lock_fd: int | None = None, poll: float = POLL_SECONDS) -> int:
+    """The scheduler loop (`python -m fer_core.jobs ROOT [LOCK_FD]`); returns once nothing is queued or running.
+
+    `lock_fd` is the folder's lock file already locked by ensure_scheduler; without it the lock is
+    taken here, and if another scheduler holds it this returns at once.
+    """
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / SCHEDULER_LOCK, os.O_RDWR | os.O_CREAT, 0o644) if lock_fd is None else lock_fd
+    try:
+        if lock_fd is None and not _lock(fd):
+            return 0
+        _write_pid(fd, os.getpid())
+        _log(f"scheduler {os.getpid()} serving {root}")
+        ids = gpu_ids()
+        children: dict[Path, subprocess.Popen] = {}
+        while True:
+            for run_dir, proc in list(children.items()):
+                if proc.poll() is not None:
+                    del children[run_dir]
+                    _log(f"{run_dir.name}: worker exited with code {proc.returncode}")
+                    try:
+                        _record_exit(run_dir, proc.returncode)
+                    except (OSError, RunError) as exc:
+                        _log(f"{run_dir.name}: could not record the exit: {exc}")
+            _record_vanished(root, skip=children)
+            statuses = _statuses(root, skip=children)
+            running = [s for _, s in statuses if s.get("status") == "running"]
+            queued = [d for d, s in sorted(statuses, key=_queue_order) if s.get("status") == "queued"]
+            try:
+                limit = get_max_concurrent(root)
+            except (ValueError, RunError) as exc:
+                _log(f"{exc}; running one job at a time")
+                limit = 1
+            busy = [s["gpu"] for s in running if s.get("gpu") is not None]
+            env = _child_env()
+            if not ids and limit > 1 and "OMP_NUM_THREADS" not in env:
+                # CPU jobs side by side: share the cores instead of each taking all of them
+                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // limit))
+            for run_dir in queued[:max(0, limit - len(running))]:
+                gpu = _pick_gpu(ids, busy) if len(ids) > 1 and _wants_gpu(run_dir) else None
+                try:
+                    proc = _launch(run_dir, gpu, env)
+                except (OSError, RunError) as exc:
+                    _log(f"{run_dir.name}: could not start: {exc}")
+                    continue
+                if proc is not None:
+                    children[run_dir] = proc
+                    busy.append(gpu)
+                    _log(f"{run_dir.name}: started worker {proc.pid}" + (f" on GPU {gpu}" if gpu else ""))
+            if not children and not queued:
+                # Let go of the lock, then look once more: a submit() that saw the lock still held
+                # just before this relies on us to pick up its run.
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                if not _queued(root) or not _lock(fd):
+                    _log(f"scheduler {os.getpid()} done")
+                    return 0
+                _write_pid(fd, os.getpid())
+            time.sleep(poll)
+    finally:
+        os.close(fd)

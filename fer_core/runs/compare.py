@@ -1,0 +1,356 @@
+"""Comparing runs: the runs table, the strategy table, confusion matrices, misclassified images, CSV.
+
+Everything here reads run folders (through `fer_core.runs`) and returns plain pandas / numpy data,
+so the Runs page only renders it and the tests check it without Streamlit.
+
+Column names of the runs table (also the CSV export):
+
+    run_id, architecture, strategy, status, test_accuracy, macro_f1, f1_<class>..., epochs,
+    duration_s, data, note
+
+`note` says in plain words why a run has no scores (still running, failed with what error, ...).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fer_core import runs
+from fer_core.common.emotions import ALL_CLASSES
+from fer_core.runs.store import RunRecord
+
+F1_PREFIX = "f1_"
+PROB_PREFIX = "prob_"
+STRATEGY_COLUMNS = ("model", "strategy", "test_accuracy", "test_accuracy_sd", "macro_f1", "macro_f1_sd",
+                    "best_val_score", "val_metric", "epochs", "best_epoch", "seeds", "runs", "run_id")
+REPEAT_KEYS = ("seed", "device", "torch_threads", "num_workers_threads")  # keys that differ between repeats of
+# one setting (num_workers_threads: torch_threads's name in config.json files written before 2026-11-26)
+
+
+class SourceUnavailable(Exception):
+    """A run's dataset cannot be loaded any more (moved, deleted, unreadable): the message says which."""
+
+
+# ---------------------------------------------------------------- labels
+
+def data_label(config: dict) -> str:
+    """How a run's data is named in tables: synthetic data is always labelled as such."""
+    data = config.get("data")
+    if data is None or str(data).strip().lower() in ("", "synthetic"):
+        from fer_core.data.synthetic import DEFAULT_SIZE
+        label = f"SYNTHETIC ({config.get('synthetic_size') or DEFAULT_SIZE} faces)"
+    else:
+        label = str(data)
+    class_set = config.get("class_set") or "all"
+    return label if class_set == "all" else f"{label} [{class_set}]"
+
+
+def strategy_label(config: dict) -> str:
+    """The imbalance strategy with its non-default options, e.g. 'focal (gamma=1.0)'."""
+    name = config.get("imbalance") or "none"
+    options = {k: v for k, v in (config.get("imbalance_options") or {}).items() if v is not None}
+    if not options:
+        return name
+    return f"{name} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+
+
+def has_evaluation(record: RunRecord) -> bool:
+    """True when the run has both its evaluation.json and predictions.csv."""
+    return record.evaluation is not None and (record.run_dir / runs.PREDICTIONS).exists()
+
+
+def status_note(record: RunRecord) -> tuple[str, str] | None:
+    """(level, message) explaining why a run shows no scores, or None for an evaluated run.
+
+    level is "info" (queued, running), "warning" (cancelled, no evaluation) or "error" (failed).
+    """
+    state, status = record.state, record.status
+    if state == "running":
+        epoch, total = status.get("epoch"), status.get("epochs") or record.config.get("epochs")
+        done = f" (epoch {epoch} of {total})" if epoch and total else ""
+        return "info", f"still running{done}; its scores appear when it finishes"
+    if state == "queued":
+        return "info", "queued: waiting for a free slot to start"
+    if state == "failed":
+        return "error", f"failed: {status.get('error') or 'no error message was recorded'}"
+    if state == "cancelled":
+        return "warning", "cancelled before it finished; it has no final evaluation"
+    if not has_evaluation(record):
+        return "warning", "no final evaluation on the test split was recorded"
+    return None
+
+
+# ---------------------------------------------------------------- the runs table
+
+def _classes_in(records: Iterable[RunRecord]) -> list[str]:
+    """Every class any run was evaluated on, canonical classes first, then others in first-seen order."""
+    seen: list[str] = []
+    for r in records:
+        for c in (r.evaluation or {}).get("classes", []):
+            if c not in seen:
+                seen.append(c)
+    return [c for c in ALL_CLASSES if c in seen] + [c for c in seen if c not in ALL_CLASSES]
+
+
+def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run, in the given order (list_runs gives newest first); scores are NaN without evaluation."""
+    classes = _classes_in(records)
+    rows = []
+    for r in records:
+        summary = r.summary()
+        evaluated = has_evaluation(r)
+        ev = r.evaluation if evaluated else {}
+        per_class = ev.get("per_class", {})
+        note = status_note(r)
+        rows.append({
+            "run_id": r.run_id,
+            "architecture": r.config.get("arch"),
+            "strategy": strategy_label(r.config),
+            "status": r.state,
+            "test_accuracy": ev.get("accuracy", math.nan),
+            "macro_f1": ev.get("macro_f1", math.nan),
+            **{F1_PREFIX + c: per_class.get(c, {}).get("f1", math.nan) for c in classes},
+            "epochs": len(r.metrics),
+            "duration_s": summary["duration_s"] if summary["duration_s"] is not None else math.nan,
+            "data": data_label(r.config),
+            "note": note[1] if note else "",
+        })
+    columns = ["run_id", "architecture", "strategy", "status", "test_accuracy", "macro_f1",
+               *(F1_PREFIX + c for c in classes), "epochs", "duration_s", "data", "note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def remap_rows(rows: Iterable[int], old_ids: Sequence[str], new_ids: Sequence[str]) -> list[int]:
+    """Row positions selected in a listing of `old_ids`, as positions in `new_ids` (runs that are gone
+    are dropped), so a table selection keeps pointing at the same runs when runs appear or vanish."""
+    position = {run_id: i for i, run_id in enumerate(new_ids)}
+    kept = (old_ids[i] for i in rows if 0 <= i < len(old_ids))
+    return sorted(position[run_id] for run_id in kept if run_id in position)
+
+
+def f1_columns(table: pd.DataFrame) -> list[str]:
+    """The per-class F1 columns of a runs table, in order."""
+    return [c for c in table.columns if c.startswith(F1_PREFIX)]
+
+
+def per_class_f1(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Per-class test F1 of the evaluated runs: index = class, one column per run id."""
+    table = runs_table([r for r in records if has_evaluation(r)]).set_index("run_id")
+    table = table[f1_columns(table)]
+    table.columns = [c[len(F1_PREFIX):] for c in table.columns]
+    out = table.T
+    out.index.name, out.columns.name = "class", "run_id"
+    return out
+
+
+# ---------------------------------------------------------------- the strategy table
+
+def _best_val(record: RunRecord) -> tuple[float, str]:
+    """(best validation score, metric name): the training's own selection score when it recorded one."""
+    ev = record.evaluation or {}
+    metric = ev.get("selected_on")
+    if ev.get("best_val_score") is not None and metric:
+        return float(ev["best_val_score"]), metric
+    metric = metric if metric in runs.METRIC_COLUMNS else "val_acc"
+    values = [m[metric] for m in record.metrics if m.get(metric) is not None]
+    return (max(values) if values else math.nan), metric
+
+
+def _setting(config: dict) -> str:
+    """A run's configuration without what only repeats it (seed) or places it (device, threads):
+    runs with the same setting are repeats of one experiment."""
+    return json.dumps({k: v for k, v in config.items() if k not in REPEAT_KEYS}, sort_keys=True, default=str)
+
+
+def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Model x strategy -> test accuracy, macro-F1, best val score, epochs (like seed project 000's table).
+
+    Built from the evaluated runs only, one row per (model, strategy). Runs that differ only in their
+    seed are repeats: a row gives their mean (best_val_score too), the standard deviation (`*_sd`, NaN
+    for one seed) and `seeds`. When a pair was run in several settings, the row is the setting with the best mean
+    validation score (choosing on test scores would flatter the table); `runs` counts every run of
+    the pair and `run_id` is the repeat with the best validation score.
+    """
+    rows = []
+    for r in records:
+        if not has_evaluation(r):
+            continue
+        best_val, metric = _best_val(r)
+        rows.append({"model": r.config.get("arch"), "strategy": strategy_label(r.config), "setting": _setting(r.config),
+                     "test_accuracy": r.evaluation.get("accuracy"), "macro_f1": r.evaluation.get("macro_f1"),
+                     "best_val_score": best_val, "val_metric": metric, "epochs": len(r.metrics),
+                     "best_epoch": r.evaluation.get("best_epoch", r.status.get("best_epoch")), "run_id": r.run_id})
+    if not rows:
+        return pd.DataFrame(columns=list(STRATEGY_COLUMNS))
+    df = pd.DataFrame(rows)
+    df["runs"] = df.groupby(["model", "strategy"])["run_id"].transform("size")
+    repeats = df.groupby(["model", "strategy", "setting"])
+    df["seeds"] = repeats["run_id"].transform("size")
+    for column in ("test_accuracy", "macro_f1"):
+        df[f"{column}_sd"] = repeats[column].transform("std")  # NaN for a single seed
+        df[column] = repeats[column].transform("mean")
+    df["mean_val"] = repeats["best_val_score"].transform("mean")
+    # Stable sorts: among equal val scores the first run given (the newest from list_runs) wins.
+    df = df.sort_values("best_val_score", ascending=False, na_position="last", kind="stable")
+    df = df.sort_values("mean_val", ascending=False, na_position="last", kind="stable")
+    df = df.drop_duplicates(["model", "strategy"]).sort_values(["model", "strategy"], kind="stable")
+    df["best_val_score"] = df["mean_val"]
+    return df[list(STRATEGY_COLUMNS)].reset_index(drop=True)
+
+
+def strategy_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The strategy table for reading: test accuracy and macro-F1 as 'mean ± sd' text, no sd columns."""
+    shown = table.drop(columns=["test_accuracy_sd", "macro_f1_sd"])
+    shown["test_accuracy"] = [mean_sd_text(m, sd, percent=True)
+                              for m, sd in zip(table["test_accuracy"], table["test_accuracy_sd"])]
+    shown["macro_f1"] = [mean_sd_text(m, sd) for m, sd in zip(table["macro_f1"], table["macro_f1_sd"])]
+    return shown
+
+
+def mean_sd_text(mean: float, sd: float, percent: bool = False) -> str:
+    """'63.2% ± 0.4' for a mean over seeds, or just '63.2%' when there is one seed (sd NaN)."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return ""
+    value = f"{mean:.1%}" if percent else f"{mean:.3f}"
+    if sd is None or math.isnan(sd):
+        return value
+    return f"{value} ± {sd * 100:.1f}" if percent else f"{value} ± {sd:.3f}"
+
+
+# ---------------------------------------------------------------- predictions and confusion matrices
+
+def prediction_classes(predictions: pd.DataFrame) -> list[str]:
+    """The classes of a predictions table, in the model's order (from its prob_<class> columns)."""
+    classes = [c[len(PROB_PREFIX):] for c in predictions.columns if c.startswith(PROB_PREFIX)]
+    missing = [c for c in ("id", "label", "prediction") if c not in predictions.columns]
+    if missing or not classes:
+        raise ValueError(f"not a predictions table: it needs id, label, prediction and prob_<class> columns; "
+                         f"it has {', '.join(map(str, predictions.columns))}")
+    return classes
+
+
+def confusion_matrix(predictions: pd.DataFrame, normalise: bool = False) -> pd.DataFrame:
+    """Counts of (true class, predicted class): index = true class, columns = predicted class.
+
+    `normalise` divides each row by its total (recall on the diagonal); a class with no test
+    images gets a row of NaN rather than zeros, which would read as 0 % recall.
+    """
+    classes = prediction_classes(predictions)
+    unknown = sorted(set(predictions["label"]).union(predictions["prediction"]) - set(classes))
+    if unknown:
+        raise ValueError(f"predictions name class(es) {', '.join(map(str, unknown))} that are not among "
+                         f"the table's classes ({', '.join(classes)})")
+    counts = pd.crosstab(pd.Categorical(predictions["label"], categories=classes),
+                         pd.Categorical(predictions["prediction"], categories=classes), dropna=False)
+    matrix = counts.reindex(index=classes, columns=classes, fill_value=0).astype(np.int64)
+    matrix.index.name, matrix.columns.name = "true", "predicted"
+    if not normalise:
+        return matrix
+    totals = matrix.sum(axis=1).replace(0, np.nan)
+    return matrix.div(totals, axis=0)
+
+
+def most_confused(matrix: pd.DataFrame) -> tuple[str, str] | None:
+    """The (true, predicted) pair with the most off-diagonal images in a count matrix; None if none."""
+    values = matrix.to_numpy(dtype=np.float64).copy()
+    np.fill_diagonal(values, 0)
+    values = np.nan_to_num(values)
+    if values.max(initial=0) <= 0:
+        return None
+    i, j = np.unravel_index(int(values.argmax()), values.shape)
+    return str(matrix.index[i]), str(matrix.columns[j])
+
+
+def select_predictions(predictions: pd.DataFrame, true_class: str, predicted_class: str,
+                       limit: int | None = None) -> pd.DataFrame:
+    """The test images with this (true, predicted) pair, most confident prediction first."""
+    classes = prediction_classes(predictions)
+    for name, value in (("true class", true_class), ("predicted class", predicted_class)):
+        if value not in classes:
+            raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(classes)}")
+    rows = predictions[(predictions["label"] == true_class) & (predictions["prediction"] == predicted_class)]
+    rows = rows.sort_values(PROB_PREFIX + predicted_class, ascending=False, kind="stable")
+    return rows if limit is None else rows.head(limit)
+
+
+# ---------------------------------------------------------------- the run's images
+
+@dataclass
+class RunImages:
+    """One split of a run's dataset, reloaded to show its images: ids, faces and class names."""
+
+    ids: np.ndarray      # (N,) str
+    images: np.ndarray   # (N, 48, 48) uint8
+    labels: np.ndarray   # (N,) str class names
+    source: str
+
+    def get(self, ids: Sequence[str], labels: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+        """(faces for the ids found, in order; ids not found). With `labels`, an id whose image now has
+        another class counts as not found: the source changed since the run, so it is not that face."""
+        position = {i: k for k, i in enumerate(self.ids.tolist())}
+        found, missing = [], []
+        for n, i in enumerate(ids):
+            k = position.get(str(i))
+            if k is None or (labels is not None and self.labels[k] != labels[n]):
+                missing.append(str(i))
+            else:
+                found.append(k)
+        return self.images[np.asarray(found, dtype=np.int64)], missing
+
+
+DATA_KEYS = ("data", "class_set", "val_fraction", "seed", "synthetic_size")
+
+
+def data_config(config: dict) -> dict:
+    """The part of a run's config that decides its data (a small cache key for pages)."""
+    return {k: config.get(k) for k in DATA_KEYS}
+
+
+def load_run_images(config: dict, split: str = "test") -> RunImages:
+    """Reload the run's data source the way training loaded it and keep `split`'s images.
+
+    `config` is the run's config (or its data_config). Raises SourceUnavailable (saying why) when
+    the source is gone or unreadable.
+    """
+    from fer_core.data import SPLITS, DataError, load_dataset
+
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    try:
+        ds = load_dataset(config.get("data"), class_set=config.get("class_set") or "all",
+                          val_fraction=config.get("val_fraction") or 0.1, seed=config.get("seed") or 0,
+                          synthetic_size=config.get("synthetic_size"))
+    except (DataError, OSError, ValueError) as exc:
+        raise SourceUnavailable(f"the run's data ({data_label(config)}) cannot be loaded: {exc}") from None
+    part = ds.split(split)
+    return RunImages(ids=part.ids.astype(str), images=part.images,
+                     labels=np.asarray(part.classes, dtype=object)[part.labels].astype(str), source=ds.source)
+
+
+def upscale(images: np.ndarray, factor: int = 3) -> np.ndarray:
+    """Nearest-neighbour enlargement of (N, H, W) or (H, W) faces, so pixels stay crisp on screen."""
+    if not isinstance(factor, (int, np.integer)) or factor < 1:
+        raise ValueError(f"upscale factor must be a whole number >= 1, got {factor!r}")
+    images = np.asarray(images)
+    return images.repeat(factor, axis=-2).repeat(factor, axis=-1)
+
+
+# ---------------------------------------------------------------- CSV
+
+def to_csv_bytes(table: pd.DataFrame) -> bytes:
+    """A table as UTF-8 CSV (no index column), for st.download_button; pd.read_csv reads it back."""
+    return table.to_csv(index=False).encode("utf-8")
+
+
+def prediction_mtime(run_dir: str | Path) -> float:
+    """The predictions file's modification time (0 if absent), as a cache key for pages."""
+    try:
+        return (Path(run_dir) / runs.PREDICTIONS).stat().st_mtime
+    except OSError:
+        return 0.0

@@ -1,0 +1,364 @@
+"""The run folder: the single source of truth about a training run (deep or classical).
+
+checkpoints/<run_id>/
+    config.json        the full configuration
+    status.json        queued | running | completed | failed | cancelled, with error and traceback
+    metrics.csv        one row per epoch, rewritten atomically as training goes
+    best.pt            deep runs: the best checkpoint (selected on val), self-contained (checkpoint.py)
+    model.skops        classical runs: the fitted pipeline, with model_card.json (checkpoint.py)
+    evaluation.json    the final evaluation on the test split
+    predictions.csv    per-image predictions on the test split: id, label, prediction, probabilities
+    log.txt            output of the process that ran it (background jobs)
+
+Every write is atomic (common/files.py): a crash or a kill at any moment leaves the previous complete
+version, never half a file. Reading never writes: a run whose process died without saying so
+(SIGKILL, power loss) is reported as failed by `read_status`, and recorded so only by `reconcile_run`
+(called on purpose: `jobs.reconcile`, the `runs` command).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fer_core.common import paths
+from fer_core.common.files import atomic_write_bytes, atomic_write_json
+from fer_core.common.processes import process_alive, process_start_time
+
+STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+ACTIVE = ("queued", "running")
+CONFIG, STATUS, METRICS, CHECKPOINT = "config.json", "status.json", "metrics.csv", "best.pt"
+EVALUATION, PREDICTIONS, LOG = "evaluation.json", "predictions.csv", "log.txt"
+CLASSICAL_MODEL, CLASSICAL_CARD = "model.skops", "model_card.json"
+LEGACY_CLASSICAL_MODEL = "model.joblib"  # a pickle, from before 2026-11-26: loaded only on the user's say-so
+MODEL_FILES = (CHECKPOINT, CLASSICAL_MODEL, LEGACY_CLASSICAL_MODEL)  # any of them: the run has a model
+# elapsed_seconds: since the run started (data loading included) to the end of this epoch's validation
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "epoch_seconds",
+                  "elapsed_seconds")
+
+
+class RunError(Exception):
+    """A run folder is missing, unreadable or not a run: the message says which and why."""
+
+
+BUILTIN = "builtin"  # the name of the bundled model wherever a run folder can be given
+
+
+def resolve_run_dir(run: str | os.PathLike) -> Path:
+    """A run folder from what a user typed: 'builtin' is the bundled model, anything else a path."""
+    if str(run) == BUILTIN:
+        folder = paths.builtin_model_dir()
+        if not (folder / CONFIG).exists():
+            raise RunError(f"the bundled model is missing from {folder}; reinstall the package, or make it with "
+                           "`python -m fer_core builtin --from-run RUN_DIR`")
+        return folder
+    return Path(run)
+
+
+def is_builtin(run_dir: str | os.PathLike) -> bool:
+    """Whether a folder is the bundled model's (which the app never deletes or overwrites)."""
+    try:
+        return Path(run_dir).resolve() == paths.builtin_model_dir().resolve()
+    except OSError:
+        return False
+
+
+def dataset_name(config: dict) -> str:
+    """How to name the data a run learned from: the file or folder name, or 'synthetic faces'."""
+    data = config.get("data")
+    return Path(str(data)).name if data else "synthetic faces"
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is unreadable ({exc})") from None
+
+
+# ---------------------------------------------------------------- creating runs
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:40] or "run"
+
+
+def new_run_dir(arch: str, strategy: str, root: str | os.PathLike | None = None) -> Path:
+    """Create and return a fresh folder named <time>-<arch>-<strategy> (suffixed if taken)."""
+    root = Path(root) if root else paths.checkpoints_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    base = f"{datetime.now():%Y%m%d-%H%M%S}-{_slug(arch)}-{_slug(strategy)}"
+    for n in range(1000):
+        candidate = root / (base if n == 0 else f"{base}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RunError(f"could not create a run folder under {root}")
+
+
+def write_status(run_dir: Path, status: str, **fields: Any) -> dict:
+    """Set the run's status (merging with what is there); records this process as its owner when running."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
+    run_dir = Path(run_dir)
+    try:
+        current = read_json(run_dir / STATUS)
+    except RunError:
+        current = {}
+    current.update(fields)
+    current["status"] = status
+    now = time.time()
+    current["updated_at"] = now
+    if status == "running":
+        current.setdefault("started_at", now)
+        current.setdefault("pid", os.getpid())
+        current.setdefault("pid_start", process_start_time(current["pid"]))
+        current.setdefault("host", socket.gethostname())
+    if status in ("completed", "failed", "cancelled"):
+        current["finished_at"] = now
+    atomic_write_json(run_dir / STATUS, current)
+    return current
+
+
+def read_status(run_dir: Path) -> dict:
+    """The run's status, as it is: a running run whose process is gone reads as failed (nothing is written)."""
+    run_dir = Path(run_dir)
+    status = read_json(run_dir / STATUS)
+    if not isinstance(status, dict):
+        raise RunError(f"{run_dir / STATUS} is unreadable (not a JSON object)")
+    if _process_vanished(status):
+        status = {**status, "status": "failed", "error": _vanished_error(status)}
+    return status
+
+
+def reconcile_run(run_dir: Path) -> bool:
+    """Record as failed a running run whose process is gone; True when it changed something."""
+    status = read_json(Path(run_dir) / STATUS)
+    if not isinstance(status, dict) or not _process_vanished(status):
+        return False
+    write_status(run_dir, "failed", error=_vanished_error(status))
+    return True
+
+
+def _process_vanished(status: dict) -> bool:
+    """A run that says it is running on this machine, whose process no longer exists."""
+    return status.get("status") == "running" and status.get("host", socket.gethostname()) == socket.gethostname() \
+        and not process_alive(status.get("pid"), status.get("pid_start"))
+
+
+def _vanished_error(status: dict) -> str:
+    return (f"the training process (pid {status.get('pid')}) stopped without finishing: it was killed "
+            "or crashed. The metrics and checkpoint up to its last completed epoch are kept.")
+
+
+# ---------------------------------------------------------------- metrics rows
+
+def append_metrics(run_dir: Path, row: dict) -> None:
+    """Add one epoch's row to metrics.csv (the whole small file is rewritten atomically)."""
+    path = Path(run_dir) / METRICS
+    rows = read_metrics(run_dir) if path.exists() else []
+    rows.append({k: row.get(k) for k in METRIC_COLUMNS})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=METRIC_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, out.getvalue().encode())
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """Per-epoch rows as dicts of floats (epoch as int); [] before the first epoch ends."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise RunError(f"{path} is unreadable ({exc})") from None
+    out = []
+    for line, r in enumerate(rows, start=2):
+        try:
+            out.append({k: (int(float(v)) if k == "epoch" else float(v)) if v not in (None, "") else None
+                        for k, v in r.items() if k in METRIC_COLUMNS})
+        except (TypeError, ValueError):
+            raise RunError(f"{path} is unreadable (line {line} holds a value that is not a number)") from None
+    return out
+
+
+# ---------------------------------------------------------------- reading runs
+
+@dataclass
+class RunRecord:
+    """Everything a page or the CLI needs to show about one run, read from its folder."""
+
+    run_dir: Path
+    config: dict
+    status: dict
+    metrics: list[dict] = field(default_factory=list)
+    evaluation: dict | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def state(self) -> str:
+        return self.status.get("status", "unknown")
+
+    @property
+    def has_checkpoint(self) -> bool:
+        """A deep model (best.pt) is saved."""
+        return (self.run_dir / CHECKPOINT).exists()
+
+    @property
+    def has_model(self) -> bool:
+        """A trained model of either kind is saved."""
+        return any((self.run_dir / name).exists() for name in MODEL_FILES)
+
+    @property
+    def is_builtin(self) -> bool:
+        return is_builtin(self.run_dir)
+
+    @property
+    def trained_on_synthetic(self) -> bool:
+        return not self.config.get("data")
+
+    def provenance(self) -> dict:
+        """Which model this is and what it learned from, for every prediction view."""
+        return {"model": BUILTIN if self.is_builtin else self.run_id, "run_id": self.run_id,
+                "arch": self.config.get("arch"), "dataset": dataset_name(self.config),
+                "synthetic": self.trained_on_synthetic, "recipe": self.config.get("recipe")}
+
+    def describe(self) -> str:
+        """One friendly line naming the model, e.g. "the built-in model (fast_cnn, learned from real faces
+        in fer2013.zip)"."""
+        what = "the built-in model" if self.is_builtin else f"run {self.run_id}"
+        data = "SYNTHETIC drawn faces, not real ones" if self.trained_on_synthetic \
+            else f"real faces in {dataset_name(self.config)}"
+        return f"{what} ({self.config.get('arch')}, learned from {data})"
+
+    def summary(self) -> dict:
+        """One flat row for tables: identity, status and headline metrics."""
+        ev = self.evaluation or {}
+        best_val = max((m["val_acc"] for m in self.metrics if m.get("val_acc") is not None), default=None)
+        started, finished = self.status.get("started_at"), self.status.get("finished_at")
+        return {
+            "run_id": self.run_id, "arch": self.config.get("arch"), "imbalance": self.config.get("imbalance"),
+            "status": self.state, "epochs": len(self.metrics),
+            "test_accuracy": ev.get("accuracy"), "test_macro_f1": ev.get("macro_f1"), "best_val_acc": best_val,
+            "duration_s": (finished or self.status.get("updated_at") or 0) - started if started else None,
+            "data": self.config.get("data") or "synthetic",
+            "error": self.status.get("error"),
+        }
+
+
+def load_run(run_dir: str | os.PathLike) -> RunRecord:
+    """Read one run folder ('builtin': the bundled model); RunError if it is not a readable run."""
+    run_dir = resolve_run_dir(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run folder")
+    config = read_json(run_dir / CONFIG)
+    status = read_status(run_dir)
+    evaluation = read_json(run_dir / EVALUATION) if (run_dir / EVALUATION).exists() else None
+    for name, value in ((CONFIG, config), (STATUS, status), (EVALUATION, evaluation)):
+        if value is not None and not isinstance(value, dict):  # a hand-edited or foreign file
+            raise RunError(f"{run_dir / name} is unreadable (not a JSON object)")
+    return RunRecord(run_dir, config, status, read_metrics(run_dir), evaluation)
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
+    """All readable runs under the checkpoints folder, newest first; unreadable folders are skipped."""
+    root = Path(root) if root else paths.checkpoints_dir()
+    if not root.is_dir():
+        return []
+    records = []
+    for d in sorted((p for p in root.iterdir() if p.is_dir() and (p / CONFIG).exists()), reverse=True):
+        try:
+            records.append(load_run(d))
+        except RunError:
+            continue  # deleted or edited while we read it: leave it out of this listing
+    return records
+
+
+def delete_run(run_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
+    """Remove a run folder; refuses an active run (cancel it first), anything that is not a run, the
+    bundled model, and, when `root` is given (the app gives its checkpoints folder), any folder outside it."""
+    run_dir = Path(run_dir)
+    if is_builtin(run_dir) or str(run_dir) == BUILTIN:
+        raise RunError("the built-in model is part of the package and cannot be deleted")
+    if root is not None and Path(root).resolve() not in run_dir.resolve().parents:
+        raise RunError(f"{run_dir} is not inside the checkpoints folder {root}; nothing deleted")
+    if not (run_dir / CONFIG).exists():
+        raise RunError(f"{run_dir} is not a run folder; nothing deleted")
+    if read_status(run_dir).get("status") in ACTIVE:
+        raise RunError(f"{run_dir.name} is still {read_status(run_dir)['status']}: cancel it before deleting")
+    shutil.rmtree(run_dir)
+
+
+# ---------------------------------------------------------------- finishing runs
+
+def write_evaluation(run_dir: Path, ids, labels, probabilities, classes, split: str = "test",
+                     extra: dict | None = None) -> dict:
+    """Store the final evaluation (evaluation.json) and per-image predictions (predictions.csv)."""
+    import numpy as np
+
+    from fer_core.common.metrics import classification_report
+
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    predictions = probabilities.argmax(axis=1)
+    report = {"split": split, "n": int(len(labels)), "classes": list(classes),
+              **classification_report(labels, predictions, classes), **(extra or {})}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "label", "prediction", *(f"prob_{c}" for c in classes)])
+    for i, lab, pred, probs in zip(ids, labels, predictions, probabilities):
+        writer.writerow([i, classes[lab], classes[pred], *(f"{p:.5f}" for p in probs)])
+    atomic_write_bytes(Path(run_dir) / PREDICTIONS, out.getvalue().encode())
+    atomic_write_json(Path(run_dir) / EVALUATION, report)
+    return report
+
+
+def read_predictions(run_dir: Path):
+    """predictions.csv as a pandas DataFrame (id, label, prediction, prob_<class>...)."""
+    import pandas as pd
+
+    path = Path(run_dir) / PREDICTIONS
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing: the run has no final evaluation yet") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is unreadable ({exc})") from None
+
+
+def create_run(config, root: str | os.PathLike | None = None, **status_fields: Any) -> Path:
+    """A new run folder holding config.json and a 'queued' status (config: a validated TrainConfig).
+
+    Relative data and weights paths are made absolute first: workers run in the project folder.
+    """
+    import dataclasses
+
+    config.validate()
+    changes = {}
+    if config.data and config.data.strip().lower() != "synthetic" and Path(config.data).exists():
+        changes["data"] = str(Path(config.data).resolve())
+    if isinstance(config.pretrained, str) and Path(config.pretrained).exists():
+        changes["pretrained"] = str(Path(config.pretrained).resolve())
+    config = dataclasses.replace(config, **changes) if changes else config
+    run_dir = new_run_dir(config.arch, config.imbalance, root)
+    atomic_write_json(run_dir / CONFIG, config.to_dict())  # before the status: a queued run always has its config
+    write_status(run_dir, "queued", queued_at=time.time(), epochs=config.epochs, **status_fields)
+    return run_dir

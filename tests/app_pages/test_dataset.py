@@ -1,0 +1,102 @@
+"""The Dataset page through the app (streamlit.testing.v1.AppTest)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fer_core.app.dataset_choice import DatasetChoice
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 120  # torch and friends import slowly on a cold 2-core machine
+TABS = ["Balance", "Samples", "Mean faces", "Intensities", "Quality", "Embedding"]
+
+
+def dataset_page(choice: DatasetChoice | None = None, tab: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    if choice is not None:
+        at.session_state["active_dataset"] = choice
+    if tab is not None:
+        at.session_state["dataset_tab"] = tab
+    return at.switch_page("app_pages/dataset.py").run()
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    at.session_state["dataset_tab"] = tab
+    return at.run()
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_every_tab_renders_on_the_synthetic_default():
+    at = dataset_page()
+    assert not at.exception and not at.error
+    assert any("SYNTHETIC" in s.value for s in at.subheader)
+    assert [m.label for m in at.metric] == ["images", "train: imbalance (max/min)", "val: imbalance (max/min)",
+                                           "test: imbalance (max/min)"]
+    assert [t["type"] for t in charts(at)[0]["data"]] == ["bar"] * 3
+    expected = {"Samples": ["image"], "Mean faces": ["heatmap"] * 7, "Intensities": ["scatter"] * 7,
+                "Quality": ["scatter"] * 3, "Embedding": ["scatter"] * 7}
+    for tab, traces in expected.items():
+        open_tab(at, tab)
+        assert not at.exception and not at.error, tab
+        (chart,) = charts(at)  # lazy tabs: only the open tab's chart is built
+        assert [t["type"] for t in chart["data"]] == traces, tab
+    assert "duplicate groups" in [m.label for m in open_tab(at, "Quality").metric]
+
+
+def test_reroll_changes_the_sample():
+    at = dataset_page(tab="Samples")
+    before = charts(at)[0]["data"][0]["source"]
+    at.button(key="dataset_samples_reroll").click().run()
+    assert not at.exception
+    assert at.number_input(key="dataset_samples_seed").value == 1
+    assert charts(at)[0]["data"][0]["source"] != before
+    at.selectbox(key="dataset_samples_split").set_value("test").run()
+    assert not at.exception and "from test (seed 1)" in at.caption[-1].value
+
+
+def test_embedding_of_a_runs_features(run_in_checkpoints):
+    at = dataset_page(tab="Embedding")
+    source = at.selectbox(key="dataset_embed_source")
+    assert source.options[1].startswith(f"run {run_in_checkpoints.name} (simple_cnn")
+    source.set_value(run_in_checkpoints.name)
+    at.slider(key="dataset_embed_n").set_value(300).run()
+    assert not at.exception and not at.error
+    (chart,) = charts(at)
+    assert f"run {run_in_checkpoints.name}" in chart["layout"]["title"]["text"]
+    # one trace per class; x/y travel as binary arrays, the hover texts as plain lists
+    assert sum(len(t["text"]) for t in chart["data"]) == 300 and len(chart["data"]) == 7
+
+
+def test_a_bad_active_dataset_gives_a_message_not_a_traceback():
+    at = dataset_page(DatasetChoice("/nonexistent.zip"))
+    assert not at.exception
+    assert "no such file or folder" in at.error[0].value and "Home" in at.error[0].value
+    assert not at.get("plotly_chart")
+
+
+@pytest.mark.parametrize("fixture", ["kaggle_zip", "colour_folder"])
+def test_every_tab_works_on_tiny_datasets(fixture, request):
+    path = request.getfixturevalue(fixture)
+    at = dataset_page(DatasetChoice(str(path)))
+    assert any(str(path) in s.value for s in at.subheader)
+    for tab in TABS:
+        open_tab(at, tab)
+        assert not at.exception and not at.error, tab
+        assert len(at.get("plotly_chart")) == 1, tab
+
+
+def test_the_bundled_model_is_an_embedding_source_named_with_its_data(bundled_model):
+    at = dataset_page(tab="Embedding")
+    source = at.selectbox(key="dataset_embed_source")
+    assert source.options[1].startswith("the built-in model (fast_cnn, trained on fer2013.zip, test accuracy")
+    source.set_value("builtin")
+    at.slider(key="dataset_embed_n").set_value(300).run()
+    assert not at.exception and not at.error
+    (chart,) = charts(at)
+    assert "the built-in model" in chart["layout"]["title"]["text"]

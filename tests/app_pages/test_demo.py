@@ -1,0 +1,71 @@
+"""The Demo page through AppTest: the best run by itself, a friendly answer, friendly errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+from streamlit.testing.v1 import AppTest
+
+from fer_core.data.synthetic import generate_synthetic
+from fer_core.common.emotions import DISPLAY_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 180
+
+
+def demo_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.switch_page("app_pages/demo.py")
+    return at
+
+
+def test_without_runs_the_demo_says_what_to_do_in_one_sentence():
+    at = demo_page().run()
+    assert not at.exception
+    assert "no trained model yet" in at.info[0].value.lower()
+
+
+def test_an_uploaded_photo_gets_an_emotion_in_plain_words(run_in_checkpoints):
+    at = demo_page().run()
+    ok, buf = cv2.imencode(".png", generate_synthetic(40, seed=3).images[0])
+    at.file_uploader(key="demo_upload").set_value(("me.png", buf.tobytes(), "image/png"))
+    at.run()
+    assert not at.exception
+    shown = " ".join(m.value for m in at.markdown)
+    assert any(name in shown for name in DISPLAY_NAMES.values())
+    assert "sure" in at.get("progress")[0].proto.text
+
+
+def test_a_file_that_is_not_a_photo_gets_a_friendly_message(run_in_checkpoints):
+    at = demo_page().run()
+    at.file_uploader(key="demo_upload").set_value(("cat.jpg", b"definitely not a picture", "image/jpeg"))
+    at.run()
+    assert not at.exception
+    assert "doesn't look like a photo" in at.error[0].value
+
+
+def upload_face(at: AppTest) -> AppTest:
+    ok, buf = cv2.imencode(".png", generate_synthetic(40, seed=3).images[0])
+    at.file_uploader(key="demo_upload").set_value(("me.png", buf.tobytes(), "image/png"))
+    return at.run()
+
+
+def test_out_of_the_box_the_demo_answers_with_the_bundled_model_and_names_it(bundled_model):
+    at = demo_page().run()
+    assert not at.exception and not at.info
+    assert any("the built-in model (fast_cnn, learned from real faces in fer2013.zip)" in c.value for c in at.caption)
+    upload_face(at)
+    assert not at.exception and not at.warning
+    assert "sure" in at.get("progress")[0].proto.text
+
+
+def test_the_bundled_real_face_model_is_preferred_to_a_synthetic_run(bundled_model, run_in_checkpoints):
+    at = demo_page().run()
+    assert any("the built-in model" in c.value for c in at.caption)
+
+
+def test_a_model_trained_on_synthetic_faces_is_flagged_beside_the_answer(run_in_checkpoints):
+    at = upload_face(demo_page().run())
+    assert not at.exception
+    assert any(f"run {run_in_checkpoints.name}" in c.value and "SYNTHETIC" in c.value for c in at.caption)
+    assert "synthetic" in at.warning[0].value

@@ -1,0 +1,450 @@
+"""The Streamlit app end to end in a real headless Chromium (Selenium).
+
+A `streamlit run` server on a free port, with its own data and checkpoints folders, driven by a
+browser: every page opens with no exception box; a tiny run launched from the Train page completes
+and its confusion matrix shows on Runs; an uploaded face gets a CAM overlay on Explain.
+
+Needs chromium, chromedriver and selenium (`.ci/run` installs them); skipped where any is missing.
+Screenshots of every step go to $FER_E2E_SCREENSHOTS, or else to a folder under pytest's tmp dir;
+the folder is printed at the end (`pytest tests/test_e2e_browser.py -m browser`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+pytest.importorskip("selenium", reason="selenium is not installed (pip install -r requirements-dev.txt)")
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException, TimeoutException, WebDriverException)
+from selenium.webdriver import ActionChains  # noqa: E402
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and CHROMEDRIVER):
+    pytest.skip("chromium and chromedriver are needed for the browser test "
+                "(apt-get install chromium chromium-driver; .ci/run does it)", allow_module_level=True)
+
+CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--disable-background-networking", "--window-size=1400,1000")
+WINDOW = (1400, 1000)
+MAX_SHOT_HEIGHT = 8000      # full-page screenshots are the page's height, up to this
+SERVER_START_S = 60
+PAGE_LOAD_S = 120           # the first script run imports torch and builds the synthetic dataset
+TRAIN_DONE_S = 180
+# The Train page's number inputs for the quickest sensible run: one epoch on a few hundred synthetic
+# faces (the page's minimum, 21 faces, leaves 7 training images: smaller than any useful batch).
+TINY_RUN = {"train_epochs": 1, "train_synthetic_size": 210, "train_batch_size": 32}  # integer inputs
+
+NAVIGATION = ["Home", "Dataset", "Train", "Runs", "Explain", "Demo"]  # the st.Page titles in streamlit_app.py
+# (url path, page title): st.navigation names each page's URL after its file; Home is the default page.
+PAGES = list(zip(["", "dataset", "train", "runs", "explain", "demo"], NAVIGATION))
+OPENED: list[str] = []  # url paths opened so far on the module's server, in order
+
+EXCEPTION = '[data-testid="stException"]'
+ERROR_ALERT = '[data-testid="stAlertContentError"]'
+
+
+# ---------------------------------------------------------------- the server and the browser
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_health(base_url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Until /_stcore/health answers ok; fails with the server log if it exits or never answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"streamlit did not answer /_stcore/health within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The server's own FER_DATA_DIR / FER_CHECKPOINTS_DIR root, shared by the module's tests
+    (the autouse per-test folders do not exist yet when a module-scoped server starts)."""
+    return tmp_path_factory.mktemp("e2e_project")
+
+
+@pytest.fixture(scope="module")
+def server(project):
+    """`streamlit run streamlit_app.py` on a free port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "FER_DATA_DIR": str(project / "data"),
+           "FER_CHECKPOINTS_DIR": str(project / "checkpoints"), "PYTHONUNBUFFERED": "1"}
+    log = project / "streamlit.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://localhost:{port}"
+    try:
+        wait_for_health(base_url, proc, log, SERVER_START_S)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stop_jobs(project / "checkpoints")
+
+
+def stop_jobs(checkpoints: Path) -> None:
+    """Cancel whatever training the test left running, so no process outlives it."""
+    if not checkpoints.exists():
+        return
+    from fer_core import jobs
+    for record in jobs.active_runs(checkpoints):
+        jobs.cancel(record.run_dir)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory, request) -> Path:
+    """The screenshot folder; printed at the end of the module."""
+    folder = Path(os.environ.get("FER_E2E_SCREENSHOTS") or tmp_path_factory.mktemp("e2e_screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    yield folder
+    names = sorted(p.name for p in folder.glob("*.png"))
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # shown even without -s
+        print(f"\ne2e screenshots ({len(names)}) in {folder}: {', '.join(names)}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = Options()
+    for arg in CHROME_ARGS:
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    try:
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    except WebDriverException as exc:
+        pytest.fail(f"could not start headless Chromium ({CHROMIUM}) with {CHROMEDRIVER}: {exc.msg}")
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+# ---------------------------------------------------------------- reading the page
+
+def script_idle(driver) -> bool:
+    """Streamlit has finished running the page's script: the app root says notRunning and the
+    'Running...' status widget is gone."""
+    try:
+        state = driver.find_element(By.CSS_SELECTOR, '[data-testid="stApp"]').get_attribute("data-test-script-state")
+    except (WebDriverException, StaleElementReferenceException):
+        return False
+    return state == "notRunning" and not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+
+
+def wait_for(driver, condition, timeout: float, what: str, shots: Path | None = None, name: str = "timeout"):
+    """Poll `condition(driver)` until truthy; on timeout, screenshot and fail saying `what`."""
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.25,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+    except TimeoutException:
+        if shots is not None:
+            screenshot(driver, shots, f"FAILED_{name}")
+        problems = page_problems(driver)
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} on {driver.current_url}"
+                    + (f"; the page shows: {problems}" if problems else ""))
+
+
+def wait_idle(driver, timeout: float = PAGE_LOAD_S, shots: Path | None = None, name: str = "idle") -> None:
+    wait_for(driver, script_idle, timeout, "the script run to finish", shots, name)
+
+
+def page_shown(name: str):
+    """The sidebar marks page `name` as the current one and the page has drawn its title."""
+    def check(driver):
+        current = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[aria-current="page"]')
+        return (len(current) == 1 and current[0].text.strip().splitlines()[-1].lower() == name.lower()
+                and bool(driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] h1')))
+    return check
+
+
+def texts(driver, css: str) -> list[str]:
+    return [(e.get_attribute("textContent") or "").strip() for e in driver.find_elements(By.CSS_SELECTOR, css)]
+
+
+def page_problems(driver) -> str:
+    """Exception boxes and error alerts on the page, as one line for failure messages."""
+    found = [f"exception: {t[:400]}" for t in texts(driver, EXCEPTION)]
+    found += [f"error: {t[:300]}" for t in texts(driver, ERROR_ALERT)]
+    return " | ".join(found)
+
+
+def nav_labels(driver) -> list[str]:
+    """The page names in the sidebar navigation, top to bottom."""
+    return [link.text.strip().splitlines()[-1] for link in
+            driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a') if link.text.strip()]
+
+
+def assert_no_exception(driver, where: str) -> None:
+    boxes = texts(driver, EXCEPTION)
+    assert not boxes, f"{where} shows an exception box:\n" + "\n---\n".join(boxes)
+
+
+def screenshot(driver, folder: Path, name: str) -> Path:
+    """The whole page, not just the window: Streamlit scrolls inside its main section, so the
+    window is stretched to that section's height for the shot, then put back."""
+    path = folder / f"{name}.png"
+    chrome = WINDOW[1] - driver.execute_script("return window.innerHeight")  # tabs and toolbar, if any
+    height = driver.execute_script(MAIN_HEIGHT) or WINDOW[1]
+    driver.set_window_size(WINDOW[0], min(max(height + chrome, WINDOW[1]), MAX_SHOT_HEIGHT))
+    try:
+        # plotly redraws at the new size; grids and images lay out again
+        WebDriverWait(driver, 10, poll_frequency=0.25).until(plots_drawn)
+        time.sleep(1.0)
+        driver.save_screenshot(str(path))
+    except TimeoutException:
+        driver.save_screenshot(str(path))
+    finally:
+        driver.set_window_size(*WINDOW)
+    return path
+
+
+MAIN_HEIGHT = ("const m = document.querySelector('[data-testid=\"stMain\"]');"
+               "return m ? m.scrollHeight : document.documentElement.scrollHeight;")
+
+
+def plots_drawn(driver) -> bool:
+    """Every plotly chart on the page has drawn its SVG."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".every(c => c.querySelector('.js-plotly-plot .main-svg'));")
+
+
+def open_page(driver, base_url: str, path: str, title: str, shots: Path, name: str) -> None:
+    """Load a page by its URL; wait until the navigation shows it as `title`, it has drawn its
+    heading and its script has finished."""
+    OPENED.append(path)
+    driver.get(f"{base_url}/{path}")
+    wait_for(driver, page_shown(title), PAGE_LOAD_S, f"the {title} page", shots, name)
+    wait_idle(driver, PAGE_LOAD_S, shots, name)
+
+
+# ---------------------------------------------------------------- the tests
+
+def test_a_deep_link_on_a_fresh_server_gets_the_apps_navigation(server, browser, shots):
+    """The first request after the server starts is for /runs, not the home page.
+
+    Were the pages in a `pages/` folder next to the entry script, Streamlit would treat it as a legacy
+    multipage app until some session had run st.navigation, and a deep link would run the page file on
+    its own, under the folder's automatic navigation (which listed pages/common.py as a page)."""
+    if OPENED:
+        pytest.skip(f"the server has already served {OPENED}: this needs to be its first request")
+    open_page(browser, server, "runs", "Runs", shots, "deep_link_runs")
+    screenshot(browser, shots, "page_0_deep_link_runs")
+    assert nav_labels(browser) == NAVIGATION, "a deep link right after the server starts shows the wrong app"
+    assert_no_exception(browser, "/runs as the first page")
+
+
+@pytest.mark.parametrize("path,title", PAGES, ids=[p or "home" for p, _ in PAGES])
+def test_every_page_opens_without_an_exception(server, browser, shots, path, title):
+    name = f"page_{PAGES.index((path, title)) + 1}_{path or 'home'}"
+    open_page(browser, server, path, title, shots, name)
+    screenshot(browser, shots, name)
+    assert_no_exception(browser, f"/{path}")
+    assert browser.current_url.rstrip("/") == f"{server}/{path}".rstrip("/")
+    assert nav_labels(browser) == NAVIGATION
+
+
+def tab_filled(label: str):
+    """The tab called `label` is selected and its panel shows something."""
+    def check(driver):
+        return driver.execute_script("""
+            const tab = [...document.querySelectorAll('[role="tab"]')].find(t => t.textContent.trim() === arguments[0]);
+            if (!tab || tab.getAttribute('aria-selected') !== 'true') return false;
+            const panel = document.getElementById(tab.getAttribute('aria-controls'));
+            return !!panel && !!panel.querySelector('[data-testid="stElementContainer"]');""", label)
+    return check
+
+
+def test_dataset_tabs_render(server, browser, shots):
+    open_page(browser, server, "dataset", "Dataset", shots, "dataset_tabs")
+    labels = [t.text.strip() for t in browser.find_elements(By.CSS_SELECTOR, '[role="tab"]')]
+    assert len(labels) >= 5, f"the Dataset page shows tabs {labels}"
+    for i, label in enumerate(labels):
+        tab = next(t for t in browser.find_elements(By.CSS_SELECTOR, '[role="tab"]') if t.text.strip() == label)
+        tab.click()
+        wait_for(browser, tab_filled(label), PAGE_LOAD_S, f"the '{label}' tab's content", shots, f"dataset_tab_{label}")
+        time.sleep(0.5)  # an on_change rerun may not have started yet
+        wait_idle(browser, PAGE_LOAD_S, shots, f"dataset_tab_{label}")
+        screenshot(browser, shots, f"dataset_tab_{i + 1}_{label.lower().replace(' ', '_')}")
+        assert_no_exception(browser, f"the Dataset page's '{label}' tab")
+
+
+# ---------------------------------------------------------------- runs and explanations
+
+def completed_runs(checkpoints: Path) -> list:
+    """The completed runs in the server's checkpoints folder, newest first."""
+    from fer_core.runs.store import list_runs
+    return [r for r in list_runs(checkpoints) if r.state == "completed"] if checkpoints.exists() else []
+
+
+def confusion_matrix_drawn(run_id: str):
+    """The Runs page's confusion-matrix chart for `run_id` (st.plotly_chart key runs_cm_<id>) is drawn."""
+    def check(driver):
+        return driver.execute_script(
+            "const box = document.querySelector('.st-key-runs_cm_' + CSS.escape(arguments[0]));"
+            "return !!box && !!box.querySelector('.js-plotly-plot .main-svg');", run_id)
+    return check
+
+
+def table_text(driver) -> str:
+    """The cells of the page's data grids (glide-data-grid keeps an accessible copy in the DOM)."""
+    return " ".join(texts(driver, '[data-testid="stDataFrame"]'))
+
+
+def show_run_on_runs_page(driver, base_url: str, run_id: str, shots: Path) -> None:
+    """Open Runs, tick `run_id` (the only run) in the table and see its confusion matrix."""
+    open_page(driver, base_url, "runs", "Runs", shots, "runs_with_run")
+    wait_for(driver, lambda d: run_id in table_text(d), 30, f"{run_id} in the runs table", shots, "runs_table")
+    if confusion_matrix_drawn(run_id)(driver):  # the page pre-selects the newest run: untick it first
+        click_first_row(driver)
+        wait_for(driver, lambda d: not confusion_matrix_drawn(run_id)(d) and script_idle(d), 30,
+                 f"the confusion matrix to go once {run_id} is unticked", shots, "runs_untick")
+        assert any("Select one or more runs" in t for t in texts(driver, '[data-testid="stAlertContentInfo"]'))
+    click_first_row(driver)
+    wait_for(driver, confusion_matrix_drawn(run_id), 60, f"the confusion matrix of {run_id}", shots, "runs_cm")
+    wait_idle(driver, PAGE_LOAD_S, shots, "runs_cm")
+    screenshot(driver, shots, "flow_3_runs_confusion_matrix")
+    assert_no_exception(driver, "the Runs page with a completed run")
+    titles = texts(driver, f".st-key-runs_cm_{run_id} .gtitle")
+    assert any(run_id in t for t in titles), f"the confusion matrix is titled {titles}, not {run_id}"
+
+
+def click_first_row(driver) -> None:
+    """Click the row-marker checkbox of the runs table's first row (the grid is drawn on a canvas)."""
+    grid = driver.find_element(By.CSS_SELECTOR, '.st-key-runs_table [data-testid="stDataFrame"]')
+    header, row, marker = 35, 35, 30  # Streamlit's grid: header and row heights, marker column width (px)
+    ActionChains(driver).move_to_element_with_offset(
+        grid, -grid.size["width"] // 2 + marker // 2, -grid.size["height"] // 2 + header + row // 2).click().perform()
+
+
+def face_png(folder: Path, label: int = 3, scale: int = 2) -> Path:
+    """A synthetic face (CANONICAL_CLASSES[label], default happy) as a PNG, upscaled like a photo crop."""
+    import cv2
+    import numpy as np
+    from fer_core.data.synthetic import draw_faces
+    images, _ = draw_faces(np.array([label]), np.random.default_rng(0))
+    path = folder / "face.png"
+    cv2.imwrite(str(path), cv2.resize(images[0], None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST))
+    return path
+
+
+def selectbox_value(driver, key: str) -> str:
+    """The option the st.selectbox with this key shows (its combobox input's value)."""
+    return driver.find_element(By.CSS_SELECTOR, f".st-key-{key} input[role='combobox']").get_attribute("value")
+
+
+def overlay_captions(driver) -> list[str]:
+    """Captions of the Explain page's saliency overlays ('<method> for <class>')."""
+    return [t for t in texts(driver, '[data-testid="stImageCaption"]') if " for " in t]
+
+
+def set_number(driver, key: str, value) -> None:
+    """Type `value` into the st.number_input with this key and commit it (Enter reruns the script)."""
+    box = driver.find_element(By.CSS_SELECTOR, f".st-key-{key} input")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(str(value), Keys.ENTER)
+    wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, f".st-key-{key} input").get_attribute("value")
+             == str(value), 30, f"{key} to read {value}")
+    time.sleep(0.5)  # the rerun the change triggers
+    wait_idle(driver)
+
+
+def run_state(checkpoints: Path, run_id: str) -> str | None:
+    """The run's status, or None while its folder cannot be read yet."""
+    from fer_core.runs.store import RunError, load_run
+    try:
+        return load_run(checkpoints / run_id).state
+    except RunError:
+        return None
+
+
+def test_a_tiny_run_launched_from_train_completes_and_shows_on_runs(server, browser, shots, project):
+    """Train: one simple_cnn epoch on a few hundred synthetic faces; then Runs shows its confusion matrix."""
+    checkpoints = project / "checkpoints"
+    open_page(browser, server, "train", "Train", shots, "train")
+    for key, value in TINY_RUN.items():
+        set_number(browser, key, value)
+    browser.find_element(By.CSS_SELECTOR, ".st-key-train_launch button").click()
+    wait_for(browser, lambda d: any("Queued 1 run" in t for t in texts(d, '[data-testid="stAlertContentSuccess"]')),
+             60, "the 'Queued 1 run(s)' message", shots, "train_launch")
+    assert_no_exception(browser, "the Train page after Launch")
+    queued = next(t for t in texts(browser, '[data-testid="stAlertContentSuccess"]') if "Queued 1 run" in t)
+    run_id = queued.split(":", 1)[1].strip()
+    assert (checkpoints / run_id).is_dir(), f"the page says it queued {run_id}, but {checkpoints} has no such folder"
+    screenshot(browser, shots, "flow_1_train_launched")
+
+    # the live panel refreshes every 2 s: wait for the run folder to say it is done
+    deadline = time.monotonic() + TRAIN_DONE_S
+    while run_state(checkpoints, run_id) not in ("completed", "failed", "cancelled"):
+        assert time.monotonic() < deadline, f"{run_id} did not finish within {TRAIN_DONE_S} s " \
+                                            f"(state {run_state(checkpoints, run_id)})"
+        time.sleep(1)
+    from fer_core.runs.store import load_run
+    record = load_run(checkpoints / run_id)
+    assert record.state == "completed", f"{run_id} ended {record.state}: {record.status.get('error')}"
+    wait_for(browser, lambda d: "No run is queued or running" in d.find_element(By.CSS_SELECTOR, "body").text,
+             30, "the live panel to show the run finished", shots, "train_done")
+    wait_idle(browser)
+    screenshot(browser, shots, "flow_2_train_completed")
+    assert_no_exception(browser, "the Train page after the run completed")
+
+    show_run_on_runs_page(browser, server, run_id, shots)
+
+
+def test_explain_overlays_a_cam_on_an_uploaded_face(server, browser, shots, project, tmp_path, request):
+    """Upload a face on Explain (with a completed run in the checkpoints folder) and see an overlay."""
+    checkpoints = project / "checkpoints"
+    if not completed_runs(checkpoints):  # the Train test did not leave one: bring the session's run
+        trained = request.getfixturevalue("trained_run")
+        shutil.copytree(trained, checkpoints / trained.name)
+    open_page(browser, server, "explain", "Explain", shots, "explain")
+    screenshot(browser, shots, "flow_4_explain_before_upload")
+    inputs = browser.find_elements(By.CSS_SELECTOR, 'input[type="file"]')
+    assert inputs, "the Explain page has no file uploader"
+    inputs[0].send_keys(str(face_png(tmp_path)))
+    wait_for(browser, lambda d: overlay_captions(d) and script_idle(d), PAGE_LOAD_S,
+             "a saliency overlay after the upload", shots, "explain_overlay")
+    method = selectbox_value(browser, "explain_method")
+    assert any(c.startswith(f"{method} for ") for c in overlay_captions(browser)), \
+        f"the chosen method is {method!r} but the overlays are captioned {overlay_captions(browser)}"
+    overlay = browser.find_element(By.XPATH, '//*[@data-testid="stImageCaption"][contains(., " for ")]'
+                                             '/ancestor::*[@data-testid="stImageContainer"]//img')
+    assert overlay.size["width"] > 100, "the overlay image is not shown at a readable size"
+    screenshot(browser, shots, "flow_5_explain_overlay")
+    assert_no_exception(browser, "the Explain page after an upload")
+

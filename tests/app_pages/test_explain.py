@@ -1,0 +1,100 @@
+"""The Explain page through AppTest: run choice, uploads, overlays, faithfulness, bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+from streamlit.testing.v1 import AppTest
+
+from fer_core.data.synthetic import generate_synthetic
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 180
+
+
+def explain_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.switch_page("app_pages/explain.py")
+    return at
+
+
+def face_png(index: int = 0) -> bytes:
+    ok, buf = cv2.imencode(".png", generate_synthetic(40, seed=3).images[index])
+    assert ok
+    return buf.tobytes()
+
+
+def image_sources(at: AppTest) -> int:
+    return len(at.image)
+
+
+def test_without_runs_the_page_says_how_to_get_one():
+    at = explain_page().run()
+    assert not at.exception
+    assert "No trained model yet" in at.info[0].value
+
+
+def test_an_uploaded_face_gets_an_overlay_probabilities_and_a_faithfulness_score(run_in_checkpoints):
+    at = explain_page().run()
+    assert not at.exception
+    assert at.selectbox(key="explain_run").value == str(run_in_checkpoints)
+    at.file_uploader(key="explain_upload").set_value([("face.png", face_png(), "image/png")])
+    at.run()
+    assert not at.exception
+    assert any("No face detected" in c.value for c in at.caption)  # a 48x48 crop is used whole
+    assert len(at.get("plotly_chart")) == 1  # the probability bars
+    assert image_sources(at) >= 2  # the face and its overlay
+    assert any("ROAD faithfulness" in c.value for c in at.caption)
+
+
+def test_method_and_target_class_can_be_chosen(run_in_checkpoints):
+    at = explain_page().run()
+    at.selectbox(key="explain_method").set_value("hirescam")
+    at.selectbox(key="explain_target").set_value("sad")
+    at.file_uploader(key="explain_upload").set_value([("face.png", face_png(), "image/png")])
+    at.run()
+    assert not at.exception
+    captions = [c for image in at.image for c in image.captions]
+    assert any("hirescam for" in c and "Sad" in c for c in captions)
+
+
+def test_a_dataset_sample_can_be_explained_and_methods_scored(run_in_checkpoints):
+    at = explain_page().run()
+    at.radio(key="explain_source").set_value("Dataset sample").run()
+    assert not at.exception
+    assert any("(true:" in s.value for s in at.subheader)
+    at.button(key="explain_score_methods").click().run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 2  # probability bars + one bar per method
+
+
+def test_a_file_that_is_not_an_image_gives_a_message(run_in_checkpoints):
+    at = explain_page().run()
+    at.file_uploader(key="explain_upload").set_value([("notes.png", b"%PDF-1.4 not an image", "image/png")])
+    at.run()
+    assert not at.exception
+    assert "notes.png" in at.error[0].value
+
+
+def test_the_same_face_is_explained_by_another_run_side_by_side(run_in_checkpoints):
+    import shutil
+    second = run_in_checkpoints.parent / (run_in_checkpoints.name + "-copy")
+    shutil.copytree(run_in_checkpoints, second)
+    at = explain_page().run()
+    at.selectbox(key="explain_run").set_value(str(run_in_checkpoints)).run()
+    at.multiselect(key="explain_compare").select(str(second))
+    at.file_uploader(key="explain_upload").set_value([("face.png", face_png(), "image/png")])
+    at.run()
+    assert not at.exception, "\n".join(at.exception[0].stack_trace)
+    captions = [c for image in at.image for c in image.captions]
+    assert any(c.startswith(f"{second.name} ·") and ": predicts" in c for c in captions)
+
+
+def test_the_bundled_model_is_offered_first_and_named(bundled_model, run_in_checkpoints):
+    at = explain_page().run()
+    assert not at.exception
+    assert at.selectbox(key="explain_run").value == str(bundled_model)
+    assert any("the built-in model (fast_cnn" in c.value for c in at.caption)
+    assert not at.warning
+    at.selectbox(key="explain_run").set_value(str(run_in_checkpoints)).run()
+    assert "synthetic" in at.warning[0].value

@@ -1,0 +1,137 @@
+"""The Runs page through streamlit.testing.v1.AppTest: table, comparison figures, gallery, delete."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from fer_core import runs
+from fer_core.runs import compare
+from fer_core.training.config import TrainConfig
+from fer_core.common.emotions import display
+from tests.conftest import train_here
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 120  # torch and friends import slowly on a cold 2-core machine
+
+
+def open_page(rows: list[int] | None = None, cell: tuple[int, str] | None = None) -> AppTest:
+    """The Runs page through the app, optionally with table rows / a gallery cell selected."""
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.switch_page("app_pages/runs.py")
+    if rows is not None:
+        at.session_state["runs_table"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    if cell is not None:
+        at.session_state["runs_gallery_cell"] = {"selection": {"rows": [], "columns": [], "cells": [list(cell)]}}
+    return at.run()
+
+
+def chart_keys(at: AppTest) -> list[str]:
+    return [c.key for c in at.get("plotly_chart")]
+
+
+def test_with_no_runs_the_page_explains_how_to_start_one():
+    at = open_page()
+    assert not at.exception
+    assert "No runs yet" in at.info[0].value and "Train page" in at.info[0].value
+    assert len(at.get("page_link")) == 1
+    assert not at.get("plotly_chart")
+
+
+def test_the_table_lists_the_run_and_selecting_it_shows_curves_f1_and_confusion_matrix(run_in_checkpoints):
+    run_id = run_in_checkpoints.name
+    at = open_page(rows=[0])
+    assert not at.exception
+    table = at.dataframe(key="runs_table").value
+    assert list(table["run_id"]) == [run_id] and table["status"].iloc[0] == "completed"
+    assert "f1_happy" in table.columns
+    assert chart_keys(at) == ["runs_curves", "runs_f1_bars", f"runs_cm_{run_id}"]
+    strategy = next(d.value for d in at.dataframe if "val_metric" in d.value.columns)
+    assert list(strategy[["model", "strategy", "seeds"]].iloc[0]) == ["simple_cnn", "none", 1]
+    assert strategy["test_accuracy"].iloc[0].endswith("%")  # one seed: no "± sd"
+
+    at.toggle(key="runs_cm_normalise").set_value(True).run()
+    assert not at.exception and f"runs_cm_{run_id}" in chart_keys(at)
+
+    at.session_state["runs_table"] = {"selection": {"rows": [], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception and not at.get("plotly_chart")
+    assert any("Select one or more runs" in i.value for i in at.info)
+
+
+def test_the_gallery_shows_the_images_of_the_chosen_pair(run_in_checkpoints):
+    preds = runs.read_predictions(run_in_checkpoints)
+    counts = compare.confusion_matrix(preds)
+    classes = list(counts.index)
+    at = open_page(rows=[0], cell=(classes.index("happy"), "happy"))
+    assert not at.exception
+    n = int(counts.loc["happy", "happy"])
+    assert f"**{n}** test image(s) of {display('happy')} correctly predicted" in at.markdown[-1].value
+    assert len(at.image) == 1 and len(at.image[0].value) == min(n, 40)
+    assert all(c.startswith(display("happy")) for c in at.image[0].captions)
+
+    # A confused pair, chosen in the same matrix.
+    pair = compare.most_confused(counts)
+    if pair is not None:
+        at.session_state["runs_gallery_cell"] = {"selection": {"rows": [], "columns": [],
+                                                               "cells": [[classes.index(pair[0]), pair[1]]]}}
+        at.run()
+        assert not at.exception
+        assert len(at.image[0].value) == min(int(counts.loc[pair]), 40)
+
+
+def test_when_the_runs_data_is_gone_the_page_says_so_and_still_shows_the_matrix(run_in_checkpoints, tmp_path):
+    config = json.loads((run_in_checkpoints / runs.CONFIG).read_text())
+    config["data"] = str(tmp_path / "moved_away.zip")
+    (run_in_checkpoints / runs.CONFIG).write_text(json.dumps(config))
+    at = open_page(rows=[0], cell=(3, "happy"))
+    assert not at.exception
+    assert any("images cannot be shown" in w.value and "moved_away.zip" in w.value for w in at.warning)
+    assert f"runs_cm_{run_in_checkpoints.name}" in chart_keys(at)
+    assert len(at.image) == 0
+
+
+def test_deleting_needs_the_confirmation(run_in_checkpoints):
+    at = open_page(rows=[0])
+    assert at.selectbox(key="runs_delete_select").value == run_in_checkpoints.name
+    at.button(key="runs_delete_button").click().run()
+    assert not at.exception and run_in_checkpoints.is_dir()
+    assert any("nothing was deleted" in w.value for w in at.warning)
+
+    at.checkbox(key="runs_delete_confirm").check()
+    at.button(key="runs_delete_button").click().run()
+    assert not at.exception and not run_in_checkpoints.exists()
+    assert "Deleted run" in at.success[0].value
+    assert "No runs yet" in at.info[0].value
+
+
+def test_unfinished_runs_show_their_status_and_an_active_one_cannot_be_deleted(run_in_checkpoints):
+    root = run_in_checkpoints.parent
+    failed = train_here(TrainConfig(data=str(root / "missing.zip"), epochs=1, device="cpu"), root=root)
+    queued = runs.create_run(TrainConfig(epochs=1, device="cpu"), root)
+    ids = [r.run_id for r in runs.list_runs()]
+    at = open_page(rows=[ids.index(failed.name), ids.index(queued.name)])
+    assert not at.exception
+    table = at.dataframe(key="runs_table").value.set_index("run_id")
+    assert table.loc[failed.name, "status"] == "failed" and table.loc[queued.name, "status"] == "queued"
+    assert any(failed.name in e.value and "missing.zip" in e.value for e in at.error)
+    assert any(queued.name in i.value and "queued" in i.value for i in at.info)
+    assert any("None of the selected runs has a final evaluation" in i.value for i in at.info)
+    assert not [k for k in chart_keys(at) if k.startswith("runs_cm_")]
+
+    at.selectbox(key="runs_delete_select").set_value(queued.name).run()
+    assert at.button(key="runs_delete_button").disabled
+    assert any("still queued" in w.value for w in at.warning)
+    assert queued.is_dir()
+
+
+def test_the_selection_stays_on_the_same_run_when_a_new_run_appears(run_in_checkpoints):
+    at = open_page(rows=[0])
+    assert f"runs_cm_{run_in_checkpoints.name}" in chart_keys(at)
+    newer = runs.create_run(TrainConfig(epochs=1, device="cpu"), run_in_checkpoints.parent)  # listed first
+    at.run()
+    assert not at.exception
+    assert [r for r in at.dataframe(key="runs_table").value["run_id"]] == [newer.name, run_in_checkpoints.name]
+    assert f"runs_cm_{run_in_checkpoints.name}" in chart_keys(at)
+    assert not any(newer.name in i.value for i in at.info)

@@ -1,0 +1,116 @@
+"""The Train page through streamlit.testing.v1.AppTest (the live fragment's body is tested in test_job_status)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fer_core import runs
+from fer_core.runs.guard import describe_error
+from fer_core.jobs import queue as jobs
+from fer_core.app import train_form as tf
+from fer_core.training.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 120  # torch and friends import slowly on a cold 2-core machine
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    return at.switch_page("app_pages/train.py").run()
+
+
+def run_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
+
+
+@pytest.fixture
+def checkpoints(isolated_project_dirs):
+    """The app's checkpoints folder; whatever the page started there is stopped at teardown."""
+    root = isolated_project_dirs / "checkpoints"
+    yield root
+    pid = jobs.scheduler_pid(root)
+    if pid:
+        os.kill(pid, signal.SIGKILL)  # first, so it starts nothing more
+        deadline = time.monotonic() + 10
+        while jobs.scheduler_running(root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    for run_dir in run_folders(root):
+        if runs.read_json(run_dir / runs.STATUS).get("status") in runs.ACTIVE:
+            jobs.cancel(run_dir, timeout=5)
+    for proc in jobs._spawned:
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def no_scheduler(monkeypatch):
+    """Queued runs stay queued: nothing is started."""
+    monkeypatch.setattr(jobs, "ensure_scheduler", lambda root=None: False)
+
+
+def test_page_renders_its_widgets_with_the_quick_defaults(checkpoints):
+    at = open_page()
+    assert not at.exception
+    assert at.multiselect(key="train_archs").value == ["simple_cnn"]
+    assert at.multiselect(key="train_strategies").value == ["none"]
+    assert at.selectbox(key="train_recipe").value is None and at.selectbox(key="train_device").value == "auto"
+    defaults = tf.arch_defaults("simple_cnn", tf.gpu_available())
+    for name in ("epochs", "batch_size", "input_size"):
+        assert at.number_input(key=f"train_{name}").value == defaults[name]
+    assert at.number_input(key="train_synthetic_size").value == tf.default_synthetic_size(tf.gpu_available())
+    assert at.button(key="train_launch")
+    assert any("SYNTHETIC" in c.value for c in at.caption)
+    assert any("No run is queued or running" in c.value for c in at.caption)
+    assert run_folders(checkpoints) == []
+
+
+def test_launch_with_tiny_settings_queues_a_background_run(checkpoints):
+    at = open_page()
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_synthetic_size").set_value(100)
+    at.button(key="train_launch").click().run()
+    assert not at.exception and not at.error
+    [run_dir] = run_folders(checkpoints)
+    assert any(run_dir.name in s.value for s in at.success)
+    assert runs.read_json(run_dir / runs.STATUS)["status"] in ("queued", "running", "completed")
+    config = runs.read_json(run_dir / runs.CONFIG)
+    assert (config["arch"], config["epochs"], config["synthetic_size"], config["data"]) == ("simple_cnn", 1, 100, None)
+    assert at.button(key=f"train_cancel_{run_dir.name}") and at.get("progress")  # the live panel shows it
+
+
+def test_bad_values_show_an_error_and_queue_nothing(checkpoints):
+    at = open_page()
+    at.number_input(key="train_lr").set_value(0.0)
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["learning rate must be positive, got 0.0"]
+    at.number_input(key="train_lr").set_value(0.003)
+    at.multiselect(key="train_archs").set_value([])
+    at.button(key="train_launch").click().run()
+    assert not at.exception and "Choose at least one architecture" in at.error[0].value
+    assert run_folders(checkpoints) == []
+
+
+def test_recent_runs_and_failed_runs_in_plain_words_and_cancel(checkpoints, no_scheduler):
+    done = runs.create_run(TrainConfig(epochs=1), checkpoints)
+    runs.write_status(done, "completed")
+    broken = runs.create_run(TrainConfig(epochs=1), checkpoints)
+    runs.write_status(broken, "failed", error=describe_error(RuntimeError("CUDA out of memory")),
+                      traceback="Traceback (most recent call last): ...")
+    waiting = runs.create_run(TrainConfig(epochs=1), checkpoints)
+
+    at = open_page()
+    assert not at.exception
+    assert len(at.dataframe) >= 1
+    assert any(broken.name in e.value and "ran out of memory" in e.value for e in at.error)
+    assert any(broken.name in x.label for x in at.expander)
+    assert any(waiting.name in m.value for m in at.markdown)  # the active panel lists the queued run
+    at.button(key=f"train_cancel_{waiting.name}").click().run()
+    assert not at.exception
+    assert runs.read_status(waiting)["status"] == "cancelled"
+    assert f"Cancelled {waiting.name}." in [i.value for i in at.info]
+    assert all(b.key != f"train_cancel_{waiting.name}" for b in at.button)  # no longer in the active panel
