@@ -140,6 +140,53 @@ TRAINED_RUN_CONFIG = dict(synthetic_size=1500, epochs=6, batch_size=64, lr=3e-3,
                           torch_threads=1)
 
 
+def in_threads(call, threads: int, repeats: int = 1) -> list:
+    """`call()` `repeats` times in each of `threads` threads at once; every result, in no given order.
+    An exception in any thread is raised here (a thread's exception would otherwise vanish)."""
+    import threading
+
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(repeats):
+                results.append(call())
+        except Exception as exc:
+            errors.append(exc)
+
+    started = [threading.Thread(target=work) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def stop_background_jobs(root: Path) -> None:
+    """Stop whatever a test started in a checkpoints folder: its scheduler first (so it starts nothing
+    more), then every run still queued or running, then wait for the processes this process spawned."""
+    import os
+    import signal
+    import time
+
+    from fer_core import runs
+    from fer_core.jobs import queue
+    pid = queue.scheduler_pid(root)
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while queue.scheduler_running(root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not queue.scheduler_running(root), "the scheduler did not stop"
+    for status_file in Path(root).glob(f"*/{runs.STATUS}"):
+        if runs.read_json(status_file).get("status") in runs.ACTIVE:
+            queue.cancel(status_file.parent, timeout=5)
+    for proc in queue._spawned:
+        proc.wait(timeout=10)
+
+
 def train_here(config, root) -> Path:
     """Create a run folder under `root` and execute it in this process, as `python -m fer_core train` does;
     the folder whatever the outcome (its status.json says how it ended)."""

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fer_core.common.synthetic import SYNTHETIC, is_synthetic_source
 from fer_core.data import DataError, FaceDataset, load_dataset
-
-SYNTHETIC = "synthetic"
-
 
 @dataclass
 class DatasetChoice:
@@ -17,7 +15,7 @@ class DatasetChoice:
 
     @property
     def is_synthetic(self) -> bool:
-        return self.path.strip().lower() in ("", SYNTHETIC)
+        return is_synthetic_source(self.path)
 
 
 def load_choice(choice: DatasetChoice) -> tuple[FaceDataset | None, str | None]:

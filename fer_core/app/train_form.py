@@ -20,6 +20,7 @@ from typing import Any
 
 from fer_core import jobs
 from fer_core.training.config import RECIPES, TrainConfig, make_config
+from fer_core.common.synthetic import is_synthetic_source
 
 DEVICES = ("auto", "cpu", "cuda")
 # The settings that depend on the architecture (and on CPU vs GPU); None in a TrainForm = "its default".
@@ -262,7 +263,7 @@ class TrainForm:
 
     @property
     def is_synthetic(self) -> bool:
-        return self.data is None or self.data.strip().lower() in ("", "synthetic")
+        return is_synthetic_source(self.data)
 
 
 def _check_names(form: TrainForm) -> list[str]:

@@ -11,6 +11,7 @@ from fer_core.data.files import fingerprint
 from fer_core.data.quality import duplicate_group_ids
 from fer_core.data.sources import detect_kind, read_csv, read_image_tree
 from fer_core.data.splits import apply_class_set, carve_splits
+from fer_core.common.synthetic import is_synthetic_source
 
 _READERS = {"csv": read_csv, "folder": read_image_tree}
 
@@ -50,7 +51,7 @@ def load_dataset(path: str | os.PathLike | None = None, *, class_set: str = "all
     from train (stratified, seeded, duplicates kept together); val_fraction and test_fraction are
     fractions of the source's train split.
     """
-    if path is None or str(path).strip().lower() in ("", "synthetic"):
+    if is_synthetic_source(path):
         from fer_core.data.synthetic import DEFAULT_SIZE, generate_synthetic
         ds = generate_synthetic(synthetic_size or DEFAULT_SIZE, seed=seed)
         ds.groups = duplicate_group_ids(ds.images)

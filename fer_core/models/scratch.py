@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from fer_core.models.spec import ARCHITECTURES, ArchSpec
-from fer_core.models.timm_archs import timm_arch_names
 
 class ConvStage(nn.Module):
     """`n_convs` x (3x3 conv, BN, ReLU), then 2x2 max pooling and dropout."""
@@ -166,6 +165,7 @@ class FastCNNWide(FastCNN):
 def _scratch_builder(name: str, cls: type[ScratchNet]) -> Callable[..., nn.Module]:
     def build(num_classes: int, in_chans: int = 1, pretrained: bool | str = False, **kw) -> nn.Module:
         if pretrained:
+            from fer_core.models.timm_archs import timm_arch_names
             raise ValueError(
                 f"{name} is trained from scratch and has no pretrained weights; use pretrained=False, "
                 f"or a timm backbone for pretrained weights ({', '.join(timm_arch_names())})"
@@ -181,45 +181,21 @@ def _last_stage_convs(model: nn.Module) -> nn.Module:
     return model.stages[-1].convs
 
 
-ARCHITECTURES.register("simple_cnn", ArchSpec(
-    name="simple_cnn",
-    description="Small 4-stage CNN for 48x48 faces (~0.46 M params), quick to train on a CPU",
-    builder=_scratch_builder("simple_cnn", SimpleCNN),
-    native_input_size=48,
-    supports_pretrained=False,
-    cam_target_layer=_last_stage_convs,
-    family="scratch",
-))
+def _register_scratch(name: str, cls: type[ScratchNet], description: str,
+                      cam_layer: Callable[[nn.Module], nn.Module]) -> None:
+    ARCHITECTURES.register(name, ArchSpec(name=name, description=description, builder=_scratch_builder(name, cls),
+                                          native_input_size=48, supports_pretrained=False,
+                                          cam_target_layer=cam_layer, family="scratch"))
 
 
-ARCHITECTURES.register("vgg_fer", ArchSpec(
-    name="vgg_fer",
-    description="VGG-style net of Khaireddin & Chen 2021 for 40-48 px faces (~30 M params), from scratch",
-    builder=_scratch_builder("vgg_fer", VGGFER),
-    native_input_size=48,
-    supports_pretrained=False,
-    cam_target_layer=_last_stage_convs,
-    family="scratch",
-))
-
-
-ARCHITECTURES.register("fast_cnn", ArchSpec(
-    name="fast_cnn",
-    description="airbench-style 7-conv net (~0.3 M params), the best accuracy per CPU second (fer2013-cpu)",
-    builder=_scratch_builder("fast_cnn", FastCNN),
-    native_input_size=48,
-    supports_pretrained=False,
-    cam_target_layer=lambda m: m.stages[-1],
-    family="scratch",
-))
-
-
-ARCHITECTURES.register("fast_cnn_wide", ArchSpec(
-    name="fast_cnn_wide",
-    description="fast_cnn at GPU width (128/256/512 channels, ~4.7 M params), for 48 px on a GPU (fer2013-gpu)",
-    builder=_scratch_builder("fast_cnn_wide", FastCNNWide),
-    native_input_size=48,
-    supports_pretrained=False,
-    cam_target_layer=lambda m: m.stages[-1],
-    family="scratch",
-))
+_register_scratch("simple_cnn", SimpleCNN, "Small 4-stage CNN for 48x48 faces (~0.46 M params), quick to train on a CPU",
+                  _last_stage_convs)
+_register_scratch("vgg_fer", VGGFER,
+                  "VGG-style net of Khaireddin & Chen 2021 for 40-48 px faces (~30 M params), from scratch",
+                  _last_stage_convs)
+_register_scratch("fast_cnn", FastCNN,
+                  "airbench-style 7-conv net (~0.3 M params), the best accuracy per CPU second (fer2013-cpu)",
+                  lambda m: m.stages[-1])
+_register_scratch("fast_cnn_wide", FastCNNWide,
+                  "fast_cnn at GPU width (128/256/512 channels, ~4.7 M params), for 48 px on a GPU (fer2013-gpu)",
+                  lambda m: m.stages[-1])

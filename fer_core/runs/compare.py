@@ -24,6 +24,7 @@ import pandas as pd
 from fer_core import runs
 from fer_core.common.emotions import ALL_CLASSES
 from fer_core.runs.store import RunRecord
+from fer_core.common.synthetic import is_synthetic_source
 
 F1_PREFIX = "f1_"
 PROB_PREFIX = "prob_"
@@ -42,7 +43,7 @@ class SourceUnavailable(Exception):
 def data_label(config: dict) -> str:
     """How a run's data is named in tables: synthetic data is always labelled as such."""
     data = config.get("data")
-    if data is None or str(data).strip().lower() in ("", "synthetic"):
+    if is_synthetic_source(data):
         from fer_core.data.synthetic import DEFAULT_SIZE
         label = f"SYNTHETIC ({config.get('synthetic_size') or DEFAULT_SIZE} faces)"
     else:

@@ -33,6 +33,7 @@ from typing import Any
 from fer_core.common import paths
 from fer_core.common.files import atomic_write_bytes, atomic_write_json
 from fer_core.common.processes import process_alive, process_start_time
+from fer_core.common.synthetic import is_synthetic_source
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "running")
@@ -75,7 +76,7 @@ def is_builtin(run_dir: str | os.PathLike) -> bool:
 def dataset_name(config: dict) -> str:
     """How to name the data a run learned from: the file or folder name, or 'synthetic faces'."""
     data = config.get("data")
-    return Path(str(data)).name if data else "synthetic faces"
+    return "synthetic faces" if is_synthetic_source(data) else Path(str(data)).name
 
 
 def read_json(path: Path) -> Any:
@@ -233,7 +234,7 @@ class RunRecord:
 
     @property
     def trained_on_synthetic(self) -> bool:
-        return not self.config.get("data")
+        return is_synthetic_source(self.config.get("data"))
 
     def provenance(self) -> dict:
         """Which model this is and what it learned from, for every prediction view."""
@@ -259,7 +260,7 @@ class RunRecord:
             "status": self.state, "epochs": len(self.metrics),
             "test_accuracy": ev.get("accuracy"), "test_macro_f1": ev.get("macro_f1"), "best_val_acc": best_val,
             "duration_s": (finished or self.status.get("updated_at") or 0) - started if started else None,
-            "data": self.config.get("data") or "synthetic",
+            "data": "synthetic" if self.trained_on_synthetic else self.config.get("data"),
             "error": self.status.get("error"),
         }
 
@@ -353,7 +354,7 @@ def create_run(config, root: str | os.PathLike | None = None, **status_fields: A
 
     config.validate()
     changes = {}
-    if config.data and config.data.strip().lower() != "synthetic" and Path(config.data).exists():
+    if not is_synthetic_source(config.data) and Path(config.data).exists():
         changes["data"] = str(Path(config.data).resolve())
     if isinstance(config.pretrained, str) and Path(config.pretrained).exists():
         changes["pretrained"] = str(Path(config.pretrained).resolve())

@@ -2,20 +2,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages.app import open_app
+
 from fer_core.app.dataset_choice import DatasetChoice
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 120  # torch and friends import slowly on a cold 2-core machine
 TABS = ["Balance", "Samples", "Mean faces", "Intensities", "Quality", "Embedding"]
 
 
 def dataset_page(choice: DatasetChoice | None = None, tab: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at = open_app()
     if choice is not None:
         at.session_state["active_dataset"] = choice
     if tab is not None:

@@ -1,21 +1,19 @@
 """The Demo page through AppTest: the best run by itself, a friendly answer, friendly errors."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages.app import open_app
+
 from fer_core.data.synthetic import generate_synthetic
 from fer_core.common.emotions import DISPLAY_NAMES
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 180
 
 
 def demo_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
-    at.switch_page("app_pages/demo.py")
+    at = open_app("demo")
     return at
 
 

@@ -1,20 +1,18 @@
 """The Explain page through AppTest: run choice, uploads, overlays, faithfulness, bad input."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages.app import open_app
+
 from fer_core.data.synthetic import generate_synthetic
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 180
 
 
 def explain_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
-    at.switch_page("app_pages/explain.py")
+    at = open_app("explain")
     return at
 
 

@@ -1,18 +1,17 @@
 """The Streamlit app, page by page, through streamlit.testing.v1.AppTest."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages.app import open_app
+
 from tests.app.test_uploads import class_folder_entries, make_zip
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 120  # torch and friends import slowly on a cold 2-core machine
 
 
 def home() -> AppTest:
-    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    return open_app().run()
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -20,7 +19,7 @@ def metric(at: AppTest, label: str) -> str:
 
 
 def test_home_shows_the_synthetic_dataset_by_default():
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    at = open_app().run()
     assert not at.exception
     assert any("SYNTHETIC" in s.value for s in at.subheader)
     assert int(metric(at, "images").replace(",", "")) > 1000
@@ -28,7 +27,7 @@ def test_home_shows_the_synthetic_dataset_by_default():
 
 
 def test_home_bad_dataset_path_gives_a_message_not_a_traceback(tmp_path):
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    at = open_app().run()
     at.text_input(key="home_dataset_path").set_value(str(tmp_path / "missing.zip"))
     at.button[0].click().run()
     assert not at.exception
@@ -36,7 +35,7 @@ def test_home_bad_dataset_path_gives_a_message_not_a_traceback(tmp_path):
 
 
 def test_home_reads_a_kaggle_zip(kaggle_zip):
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    at = open_app().run()
     at.text_input(key="home_dataset_path").set_value(str(kaggle_zip))
     at.button[0].click().run()
     assert not at.exception

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+
+from tests.app_pages.app import open_app
 
 from fer_core import runs
 from fer_core.runs import compare
@@ -12,14 +13,11 @@ from fer_core.training.config import TrainConfig
 from fer_core.common.emotions import display
 from tests.conftest import train_here
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 120  # torch and friends import slowly on a cold 2-core machine
 
 
 def open_page(rows: list[int] | None = None, cell: tuple[int, str] | None = None) -> AppTest:
     """The Runs page through the app, optionally with table rows / a gallery cell selected."""
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
-    at.switch_page("app_pages/runs.py")
+    at = open_app("runs")
     if rows is not None:
         at.session_state["runs_table"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
     if cell is not None:

@@ -1,13 +1,13 @@
 """The Train page through streamlit.testing.v1.AppTest (the live fragment's body is tested in test_job_status)."""
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from tests.app_pages.app import open_app
+from tests.conftest import stop_background_jobs
 
 from fer_core import runs
 from fer_core.runs.guard import describe_error
@@ -15,12 +15,10 @@ from fer_core.jobs import queue as jobs
 from fer_core.app import train_form as tf
 from fer_core.training.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 120  # torch and friends import slowly on a cold 2-core machine
 
 
 def open_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    at = open_app().run()
     return at.switch_page("app_pages/train.py").run()
 
 
@@ -33,17 +31,7 @@ def checkpoints(isolated_project_dirs):
     """The app's checkpoints folder; whatever the page started there is stopped at teardown."""
     root = isolated_project_dirs / "checkpoints"
     yield root
-    pid = jobs.scheduler_pid(root)
-    if pid:
-        os.kill(pid, signal.SIGKILL)  # first, so it starts nothing more
-        deadline = time.monotonic() + 10
-        while jobs.scheduler_running(root) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    for run_dir in run_folders(root):
-        if runs.read_json(run_dir / runs.STATUS).get("status") in runs.ACTIVE:
-            jobs.cancel(run_dir, timeout=5)
-    for proc in jobs._spawned:
-        proc.wait(timeout=10)
+    stop_background_jobs(root)
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Tests for fer_core.explain: saliency maps land on the expression, every method runs, shared models
 are left as they were, faithfulness gives numbers, bad arguments are refused."""
-import threading
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from fer_core.common.registry import UnknownNameError
 from fer_core.runs.store import load_run
 from fer_core.runs.card import ModelCard
 from fer_core.runs.checkpoint import load_checkpoint
+from tests.conftest import in_threads
 
 # Grad-CAM must put at least this many times the uniform share of its mass on the expression regions.
 MIN_MASS_RATIO = 1.5
@@ -241,21 +241,7 @@ def test_concurrent_explanations_on_one_model(simple):
     model, card = simple
     faces = random_faces(2)
     expected = E.explain_faces(model, card, faces).heatmaps
-    results, errors = [], []
-
-    def work():
-        try:
-            for _ in range(3):
-                results.append(E.explain_faces(model, card, faces).heatmaps)
-        except Exception as exc:  # reported below: a thread's exception would otherwise vanish
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    results = in_threads(lambda: E.explain_faces(model, card, faces).heatmaps, threads=4, repeats=3)
     assert len(results) == 12
     for heat in results:
         np.testing.assert_allclose(heat, expected, atol=1e-6)

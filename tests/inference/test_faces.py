@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import threading
 import zlib
 
 import cv2
@@ -16,6 +15,7 @@ from fer_core.data.synthetic import draw_faces
 from fer_core.inference.faces import (DEFAULT_DETECTOR, DetectorUnavailableError, FaceBox, crop_face, detect_faces,
                             detector_names, draw_boxes, find_faces)
 from fer_core.common.registry import UnknownNameError
+from tests.conftest import in_threads
 
 
 # --- scenes with faces at known places -------------------------------------------------------------
@@ -175,21 +175,8 @@ def test_a_cascade_is_reused_but_never_lent_to_two_threads_at_once():
 def test_detection_in_parallel_threads_gives_the_same_boxes(test_faces):
     scene, _ = found_scene(test_faces[:2], 480, 320, sides=[120, 100])
     expected = detect_faces(scene)
-    results, errors = [], []
-
-    def work():
-        try:
-            for _ in range(3):
-                results.append(detect_faces(scene))
-        except Exception as exc:  # pragma: no cover - reported by the assert
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and len(results) == 9 and all(r == expected for r in results)
+    results = in_threads(lambda: detect_faces(scene), threads=3, repeats=3)
+    assert len(results) == 9 and all(r == expected for r in results)
 
 
 # --- boxes and crops ------------------------------------------------------------------------------

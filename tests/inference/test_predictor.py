@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 
 import cv2
 import numpy as np
@@ -16,7 +15,7 @@ from fer_core.data import load_dataset
 from fer_core.inference.predictor import Predictor, best_run, model_lock
 from fer_core.common.faces_array import as_face_batch
 
-from tests.conftest import TRAINED_RUN_CONFIG
+from tests.conftest import TRAINED_RUN_CONFIG, in_threads
 
 
 @pytest.fixture(scope="module")
@@ -84,20 +83,8 @@ def test_a_dataset_with_classes_the_model_never_learnt_is_refused(predictor):
 def test_concurrent_threads_get_the_same_answers(predictor, test_split):
     faces = test_split.images[:32]
     expected = predictor.predict_faces(faces)
-    results, errors = [], []
-
-    def work():
-        try:
-            results.append(predictor.predict_faces(faces))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and len(results) == 4
+    results = in_threads(lambda: predictor.predict_faces(faces), threads=4)
+    assert len(results) == 4
     assert all(np.allclose(r, expected, atol=1e-6) for r in results)
     assert model_lock(predictor.model) is model_lock(predictor.model)
 

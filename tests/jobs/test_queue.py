@@ -17,6 +17,7 @@ from fer_core.training.config import make_config
 from fer_core.runs.store import ACTIVE, CONFIG, STATUS, RunError, new_run_dir, read_json, read_metrics, read_status, write_status
 from fer_core.common.files import atomic_write_json
 from fer_core.common.processes import process_alive
+from tests.conftest import stop_background_jobs
 
 FAST = dict(arch="pca_rf", synthetic_size=600)  # a classical baseline: seconds
 DEEP = dict(arch="simple_cnn", epochs=50, synthetic_size=800, batch_size=32)  # runs far longer than the tests wait
@@ -50,15 +51,7 @@ def root(tmp_path):
     """A checkpoints folder for one test; whatever it started is stopped at teardown."""
     root = tmp_path / "checkpoints"
     yield root
-    pid = jobs.scheduler_pid(root)
-    if pid:
-        os.kill(pid, signal.SIGKILL)  # first, so it starts nothing more
-        wait_for(lambda: not jobs.scheduler_running(root), 10, "the scheduler to stop")
-    for status_file in root.glob(f"*/{STATUS}"):
-        if read_json(status_file).get("status") in ACTIVE:
-            jobs.cancel(status_file.parent, timeout=2)
-    for proc in jobs._spawned:
-        proc.wait(timeout=10)
+    stop_background_jobs(root)
 
 
 def overlap(statuses: list[dict]) -> int:
