@@ -7,6 +7,7 @@ from fer_core.common.emotions import display
 from fer_core.figures.runs import confusion_heatmap, per_class_f1_bars, run_colours
 from fer_core.figures.training import training_curves
 from fer_core.common.paths import checkpoints_dir
+from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
 
 
@@ -92,11 +93,39 @@ event = st.dataframe(
     selection_default={"selection": {"rows": [first_evaluated]}} if first_evaluated is not None else None)
 selected = [records[i] for i in event.selection.rows if 0 <= i < len(records)]
 
-left, _, right = st.columns([2, 3, 2])
+left, middle, _, right = st.columns([2, 2, 1, 2])
 left.download_button(
     "⬇️ Download the comparison (CSV)", compare.to_csv_bytes(compare.runs_table(selected or records)),
     file_name="runs_comparison.csv", mime="text/csv", key="runs_download_csv", on_click="ignore",
     help="The table above for the selected runs (all runs when none is selected)")
+with middle.popover("📦 Export a model", key="runs_export_popover"):
+    exportable = [r.run_id for r in records if r.has_checkpoint]
+    if not exportable:
+        st.caption("Deep runs with a checkpoint export to ONNX or TorchScript; there is none yet.")
+    else:
+        default = exportable.index(selected[0].run_id) if selected and selected[0].run_id in exportable else 0
+        export_id = st.selectbox("Run to export", exportable, index=default, key="runs_export_select")
+        fmt = st.radio("Format", FORMATS, horizontal=True, key="runs_export_format",
+                       format_func={"onnx": "ONNX", "torchscript": "TorchScript"}.get)
+        st.caption("The file takes uint8 48x48 grayscale faces and gives class probabilities: the run's "
+                   "preprocessing is inside. Its JSON sidecar names the inputs and classes.")
+        if st.button("Export", key="runs_export_button"):
+            with st.spinner("Exporting, then checking it against the PyTorch model on 256 faces…"):
+                try:
+                    st.session_state.runs_export = (export_id, fmt, export_for_download(
+                        records[listed.index(export_id)].run_dir, fmt))
+                except (ExportError, RunError, OSError) as exc:
+                    st.session_state.runs_export = (export_id, fmt, None)
+                    st.error(f"{export_id} was not exported: {exc}")
+        done = st.session_state.get("runs_export")
+        if done and done[:2] == (export_id, fmt) and done[2] is not None:
+            download = done[2]
+            st.success(f"Checked on {download.result.faces} faces: the largest probability difference from the "
+                       f"PyTorch model is {download.result.max_abs_diff:.1e}.")
+            st.download_button(f"⬇️ {download.name}", download.data, file_name=download.name,
+                               mime="application/octet-stream", key="runs_export_download", on_click="ignore")
+            st.download_button(f"⬇️ {download.sidecar_name}", download.sidecar, file_name=download.sidecar_name,
+                               mime="application/json", key="runs_export_sidecar", on_click="ignore")
 with right.popover("🗑️ Delete a run", key="runs_delete_popover"):
     default = listed.index(selected[0].run_id) if selected else 0
     run_id = st.selectbox("Run to delete", listed, index=default, key="runs_delete_select")

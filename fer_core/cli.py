@@ -387,6 +387,16 @@ def cmd_builtin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from fer_core.inference.export import PARITY_TOLERANCE, export_run
+    result = export_run(args.run, args.format, args.out)
+    print(f"parity on {result.faces} faces of {result.faces_from}: largest probability difference "
+          f"{result.max_abs_diff:.1e} (allowed {PARITY_TOLERANCE:g}); inputs and classes in {result.sidecar}",
+          file=sys.stderr)
+    print(result.path)
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
@@ -490,6 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "`--run builtin` names")
     builtin.add_argument("--from-run", metavar="RUN_DIR", help="a completed deep run trained on real faces (<= 4 MB)")
     builtin.set_defaults(func=cmd_builtin)
+
+    export = commands.add_parser("export", help="write a run's model as ONNX or TorchScript, preprocessing "
+                                                "included, with a JSON sidecar; checked against PyTorch")
+    export.add_argument("--run", default="builtin", metavar="RUN_DIR",
+                        help="the run folder, or 'builtin' for the bundled model (default)")
+    export.add_argument("--format", required=True, choices=("onnx", "torchscript"))
+    export.add_argument("--out", metavar="FILE", help="the model file (default: <run id>.onnx or .pt here); "
+                                                     "the sidecar is FILE.json")
+    export.set_defaults(func=cmd_export)
 
     runs_cmd = commands.add_parser("runs", help="list runs with status and headline metrics")
     runs_cmd.add_argument("--out", metavar="DIR", help="checkpoints folder (default: checkpoints/)")

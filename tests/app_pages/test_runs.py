@@ -90,6 +90,21 @@ def test_when_the_runs_data_is_gone_the_page_says_so_and_still_shows_the_matrix(
     assert len(at.image) == 0
 
 
+def test_a_run_exports_to_onnx_with_its_sidecar_for_download(run_in_checkpoints):
+    at = open_page(rows=[0])
+    assert at.selectbox(key="runs_export_select").value == run_in_checkpoints.name
+    at.radio(key="runs_export_format").set_value("onnx")
+    at.button(key="runs_export_button").click().run()
+    assert not at.exception and not at.error
+    assert "largest probability difference" in at.success[0].value
+    run_id, fmt, download = at.session_state["runs_export"]
+    assert (run_id, fmt) == (run_in_checkpoints.name, "onnx")
+    assert download.name == f"{run_in_checkpoints.name}.onnx" and download.result.max_abs_diff <= 1e-4
+    assert json.loads(download.sidecar)["class_names"][3] == "happy" and len(download.data) > 1000
+    labels = {b.label for b in at.get("download_button")}
+    assert {f"⬇️ {download.name}", f"⬇️ {download.sidecar_name}"} <= labels
+
+
 def test_deleting_needs_the_confirmation(run_in_checkpoints):
     at = open_page(rows=[0])
     assert at.selectbox(key="runs_delete_select").value == run_in_checkpoints.name

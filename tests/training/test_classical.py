@@ -327,3 +327,10 @@ def test_a_classical_run_folder_written_in_the_old_format_still_loads(completed,
     np.testing.assert_allclose(Predictor.from_run(run_dir).predict_faces(faces),
                                Predictor.from_run(new).predict_faces(faces))
     assert evaluate_run(run_dir)["accuracy"] == evaluate_run(new)["accuracy"]
+
+
+def test_a_classical_run_says_it_cannot_be_exported(completed, tmp_path):
+    from fer_core.inference.export import ExportError, export_run
+    with pytest.raises(ExportError, match="classical baseline .*only deep models export"):
+        export_run(completed["pca_rf"], "onnx", tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
