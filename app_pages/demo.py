@@ -1,12 +1,22 @@
-"""Demo: one picture in, the emotion out, in plain words. For people who are not engineers."""
+"""Demo: one picture in, the emotion out, in plain words (or a zip of photos in, a table out). For people
+who are not engineers."""
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
 from fer_core.data.decode import ImageDecodeError
 from fer_core.common.emotions import DISPLAY_NAMES, EMOJI
+from fer_core.figures.predictions import label_counts
+from fer_core.inference.batch import predict_zip_upload
 from fer_core.inference.faces import draw_boxes
+from fer_core.runs.compare import to_csv_bytes
 from fer_core.inference.predictor import default_model
 from app_pages.common import load_predictor, uploaded_bytes
 
+
+SYNTHETIC_WARNING = ("This model learned from drawn, synthetic faces, not photos of people, so its answer on a real "
+                     "photo is often wrong. Train a model on real faces (FER2013) for a trustworthy answer.")
 
 st.title("🎭 What's the emotion?")
 
@@ -24,12 +34,70 @@ if error:
 
 st.caption(f"Answers come from {record.describe()}.")
 
-camera_tab, upload_tab = st.tabs(["📷 Take a picture", "🖼️ Upload a photo"])
+
+def show_answer(picture: bytes) -> None:
+    """The emotion of every face in one picture, in plain words."""
+    try:
+        with st.spinner("Looking…"):
+            result = predictor.predict_photo(picture)
+    except (ImageDecodeError, ValueError):
+        st.error("That picture could not be read. Please try another photo (JPG or PNG).")
+        return
+    if result.whole_image:
+        st.caption("I couldn't spot a face, so I looked at the whole picture.")
+    elif len(result.faces) > 1:
+        st.caption(f"I found {len(result.faces)} faces.")
+        st.image(draw_boxes(picture, [f.box for f in result.faces], [str(i + 1) for i in range(len(result.faces))]),
+                 width=480)
+    if record.trained_on_synthetic:
+        st.warning(SYNTHETIC_WARNING)
+    for i, face in enumerate(result.faces):
+        name = DISPLAY_NAMES.get(face.label, face.label.title())
+        columns = st.columns([1, 3])
+        columns[0].image(face.face, width=160, caption=f"face {i + 1}" if len(result.faces) > 1 else None)
+        with columns[1]:
+            st.markdown(f"<div style='font-size:5rem;line-height:1'>{EMOJI.get(face.label, '🙂')}</div>"
+                        f"<div style='font-size:3rem;font-weight:700'>{name}</div>", unsafe_allow_html=True)
+            st.progress(face.confidence, text=f"{face.confidence:.0%} sure")
+            runner_up, runner_up_p = face.ranked()[1]
+            if runner_up_p > 0.25:
+                st.caption(f"It could also be {DISPLAY_NAMES.get(runner_up, runner_up).lower()} ({runner_up_p:.0%}).")
+
+
+def show_many(upload) -> None:
+    """A zip of photos: one row per face, the count of each emotion, and the table as CSV."""
+    with st.spinner("Finding and reading every face…"):
+        rows = predict_zip_upload(predictor, upload.getvalue(), upload.name)
+    table = pd.DataFrame(rows)
+    faces = table[table["error"].isna()]
+    unreadable = table[table["error"].notna()]
+    st.markdown(f"**{table['image'].nunique()} picture(s), {len(faces)} face(s).**")
+    if len(unreadable):
+        with st.expander(f"⚠️ {len(unreadable)} file(s) could not be read (the others were)"):
+            st.dataframe(unreadable[["image", "error"]], hide_index=True, width="stretch")
+    if record.trained_on_synthetic:
+        st.warning(SYNTHETIC_WARNING)
+    if len(faces):
+        st.plotly_chart(label_counts(faces["label"], predictor.classes), key="demo_many_counts")
+        shown = ["image", "face", "label", "confidence", *predictor.classes, "x", "y", "w", "h"]
+        st.dataframe(faces[shown], hide_index=True, width="stretch",
+                     column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1)})
+    st.download_button("⬇️ All rows as CSV (with the model that answered)", to_csv_bytes(table),
+                       file_name=f"{Path(upload.name).stem}_emotions.csv", mime="text/csv", key="demo_many_csv",
+                       on_click="ignore")
+
+
+camera_tab, upload_tab, many_tab = st.tabs(["📷 Take a picture", "🖼️ Upload a photo", "🗂️ Many photos"])
 with camera_tab:
     snapshot = st.camera_input("Look at the camera and make a face", key="demo_camera")
 with upload_tab:
     upload = st.file_uploader("Choose a photo of a face", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
                               key="demo_upload")
+with many_tab:
+    archive = st.file_uploader("A zip of photos: every face in every photo gets its emotion", type=["zip"],
+                               key="demo_many_upload")
+    if archive is not None:
+        show_many(archive)
 
 picture = None
 if upload is not None:
@@ -39,36 +107,7 @@ if upload is not None:
 elif snapshot is not None:
     picture = snapshot.getvalue()
 
-if picture is None:
+if picture is not None:
+    show_answer(picture)
+elif archive is None:
     st.markdown("### Take a picture or upload a photo, and I'll guess the emotion.")
-    st.stop()
-
-try:
-    with st.spinner("Looking…"):
-        result = predictor.predict_photo(picture)
-except (ImageDecodeError, ValueError):
-    st.error("That picture could not be read. Please try another photo (JPG or PNG).")
-    st.stop()
-
-if result.whole_image:
-    st.caption("I couldn't spot a face, so I looked at the whole picture.")
-elif len(result.faces) > 1:
-    st.caption(f"I found {len(result.faces)} faces.")
-    st.image(draw_boxes(picture, [f.box for f in result.faces], [str(i + 1) for i in range(len(result.faces))]),
-             width=480)
-
-if record.trained_on_synthetic:
-    st.warning("This model learned from drawn, synthetic faces, not photos of people, so its answer on a real "
-               "photo is often wrong. Train a model on real faces (FER2013) for a trustworthy answer.")
-
-for i, face in enumerate(result.faces):
-    name = DISPLAY_NAMES.get(face.label, face.label.title())
-    columns = st.columns([1, 3])
-    columns[0].image(face.face, width=160, caption=f"face {i + 1}" if len(result.faces) > 1 else None)
-    with columns[1]:
-        st.markdown(f"<div style='font-size:5rem;line-height:1'>{EMOJI.get(face.label, '🙂')}</div>"
-                    f"<div style='font-size:3rem;font-weight:700'>{name}</div>", unsafe_allow_html=True)
-        st.progress(face.confidence, text=f"{face.confidence:.0%} sure")
-        runner_up, runner_up_p = face.ranked()[1]
-        if runner_up_p > 0.25:
-            st.caption(f"It could also be {DISPLAY_NAMES.get(runner_up, runner_up).lower()} ({runner_up_p:.0%}).")

@@ -341,7 +341,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results = predict_many(predictor, expand_inputs(args.images), detect=not args.no_detect, tta=args.tta)
     if args.out:
         results = list(results)
-        rows = write_csv(results, args.out, predictor.classes)
+        rows = write_csv(results, args.out, predictor.classes, model)
         errors = sum(r.error is not None for r in results)
         print(f"{len(results)} image(s), {rows} row(s) written to {args.out}"
               + (f"; {errors} image(s) could not be read (see the error column)" if errors else "")

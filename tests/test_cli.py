@@ -227,3 +227,4 @@ def test_predict_reads_folders_and_zips_into_a_csv_reporting_bad_files(bundled_m
     assert all(abs(sum(float(r[c]) for c in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")) - 1)
                < 1e-3 for r in good)
     assert all(r["error"] and not r["label"] for r in rows if r not in good)
+    assert {(r["model"], r["arch"]) for r in rows} == {("builtin", "fast_cnn")}  # provenance on every row

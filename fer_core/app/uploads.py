@@ -21,14 +21,13 @@ from PIL import Image
 
 from fer_core.common import paths
 from fer_core.data.dataset import DataError, LoadReport
-from fer_core.data.decode import MAX_PIXELS
+from fer_core.data.decode import MAX_IMAGE_BYTES, MAX_PIXELS
 from fer_core.data.files import FileEntry, is_junk, member_span
 from fer_core.data.sources import plan_images
 from fer_core.common.files import atomic_write_bytes
 
 GB = 1024**3
 MB = 1024**2
-MAX_IMAGE_BYTES = 20 * MB
 # Image formats the data layer reads (Pillow's names; PPM covers .pgm/.pbm, MPO is a camera JPEG).
 IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "BMP": "BMP", "DIB": "BMP", "GIF": "GIF",
                  "TIFF": "TIFF", "WEBP": "WebP", "PPM": "PGM/PPM"}

@@ -16,6 +16,7 @@ IMAGE_EXTENSIONS = frozenset(
 _FORMATS = "PNG, JPEG, BMP, GIF, TIFF, WebP or PGM/PPM"
 # Refuse images whose decoded size would need more than this many pixels (decompression bombs).
 MAX_PIXELS = 50_000_000
+MAX_IMAGE_BYTES = 20 * 1024**2  # one image file (upload, or a member of a zip of photos)
 
 
 class ImageDecodeError(ValueError):

@@ -1,4 +1,4 @@
-"""Figures for predictions: per-face probability bars and side-by-side method scores."""
+"""Figures for predictions: per-face probability bars, how often each emotion was seen, method scores."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,4 +30,15 @@ def method_scores(scores: dict[str, float], metric_label: str) -> go.Figure:
     fig = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.3f}" for v in values], textposition="outside",
                            cliponaxis=False))
     fig.update_layout(yaxis_title=metric_label, height=300, margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def label_counts(labels, classes) -> go.Figure:
+    """How many faces got each emotion, one bar per class in the model's order (zeros included)."""
+    labels = list(labels)
+    counts = [labels.count(c) for c in classes]
+    fig = go.Figure(go.Bar(x=[display(c) for c in classes], y=counts, text=counts, textposition="outside",
+                           cliponaxis=False, marker_color=[COLOURS.get(c, "#636efa") for c in classes],
+                           hovertemplate="%{x}: %{y} face(s)<extra></extra>"))
+    fig.update_layout(yaxis_title="faces", height=280, margin=dict(l=10, r=10, t=10, b=10), showlegend=False)
     return fig

@@ -18,9 +18,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from fer_core.data.dataset import DataError
-from fer_core.data.decode import IMAGE_EXTENSIONS
+from fer_core.data.decode import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES
 from fer_core.data.files import FileTree
-from fer_core.app.uploads import MAX_IMAGE_BYTES
 
 MODEL_BATCH = 512  # faces per model call
 
@@ -145,21 +144,49 @@ def predict_many(predictor, inputs: Iterable[ImageInput], detect: bool = True, t
     yield from flush()
 
 
-def write_csv(results: Iterable[ImageResult], path: str | os.PathLike, classes: list[str]) -> int:
-    """One row per face (image, face, box, label, confidence, a probability per class) or per error;
-    returns the number of rows."""
+def result_rows(results: Iterable[ImageResult], classes: list[str], provenance: dict) -> Iterator[dict]:
+    """One row per face (image, face, box, label, confidence, a probability per class, the model) or
+    one per unreadable image (its error): what the CSV and the app's table hold."""
+    model = {"model": provenance.get("model"), "arch": provenance.get("arch"),
+             "trained_on": "SYNTHETIC faces" if provenance.get("synthetic") else provenance.get("dataset")}
+    empty = {c: None for c in classes}
+    for result in results:
+        if result.error is not None:
+            yield {"image": result.name, "face": None, "x": None, "y": None, "w": None, "h": None, "label": None,
+                   "confidence": None, **empty, **model, "error": result.error}
+            continue
+        for i, face in enumerate(result.prediction["faces"], 1):
+            box = face["box"] or {}
+            yield {"image": result.name, "face": i, **{k: box.get(k) for k in ("x", "y", "w", "h")},
+                   "label": face["label"], "confidence": face["confidence"],
+                   **{c: face["probabilities"][c] for c in classes}, **model, "error": None}
+
+
+def write_csv(results: Iterable[ImageResult], path: str | os.PathLike, classes: list[str],
+              provenance: dict) -> int:
+    """result_rows as CSV; returns the number of rows."""
     rows = 0
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["image", "face", "x", "y", "w", "h", "label", "confidence", *classes, "error"])
-        for result in results:
-            if result.error is not None:
-                writer.writerow([result.name, "", "", "", "", "", "", "", *[""] * len(classes), result.error])
-                rows += 1
-                continue
-            for i, face in enumerate(result.prediction["faces"], 1):
-                box = face["box"] or {}
-                writer.writerow([result.name, i, box.get("x", ""), box.get("y", ""), box.get("w", ""), box.get("h", ""),
-                                 face["label"], face["confidence"], *(face["probabilities"][c] for c in classes), ""])
-                rows += 1
+        writer = None
+        for row in result_rows(results, classes, provenance):
+            if writer is None:
+                writer = csv.DictWriter(f, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            rows += 1
     return rows
+
+
+def predict_zip_upload(predictor, data: bytes, filename: str, detect: bool = True) -> list[dict]:
+    """The app's batch: an uploaded zip of photos -> result_rows (the zip read with the same bounds as
+    on the command line, from a temporary copy that is removed)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="fer_batch_") as folder:
+        path = Path(folder) / "upload.zip"
+        path.write_bytes(data)
+        results = list(predict_many(predictor, _zip_members(path), detect=detect))
+    shown = f"{Path(filename).name}:"
+    for result in results:  # name members after the user's file, not the temporary copy
+        result.name = result.name.replace(f"{path}:", shown, 1) if result.name.startswith(str(path)) else filename
+    return list(result_rows(results, predictor.classes, predictor.provenance))

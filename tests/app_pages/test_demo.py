@@ -1,20 +1,19 @@
 """The Demo page through AppTest: the best run by itself, a friendly answer, friendly errors."""
 from __future__ import annotations
 
+import io
+import zipfile
 
 import cv2
 from streamlit.testing.v1 import AppTest
 
-from tests.app_pages.app import open_app
-
-from fer_core.data.synthetic import generate_synthetic
 from fer_core.common.emotions import DISPLAY_NAMES
-
+from fer_core.data.synthetic import generate_synthetic
+from tests.app_pages.app import open_app
 
 
 def demo_page() -> AppTest:
-    at = open_app("demo")
-    return at
+    return open_app("demo")
 
 
 def test_without_runs_the_demo_says_what_to_do_in_one_sentence():
@@ -67,3 +66,25 @@ def test_a_model_trained_on_synthetic_faces_is_flagged_beside_the_answer(run_in_
     assert not at.exception
     assert any(f"run {run_in_checkpoints.name}" in c.value and "SYNTHETIC" in c.value for c in at.caption)
     assert "synthetic" in at.warning[0].value
+
+
+def test_a_zip_of_photos_gives_a_table_a_count_per_emotion_and_a_csv_listing_unreadable_files(bundled_model):
+    faces = generate_synthetic(40, seed=3).images[:3]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for i, face in enumerate(faces):
+            zf.writestr(f"class/photo{i}.png", cv2.imencode(".png", face)[1].tobytes())
+        zf.writestr("class/broken.jpg", b"not a jpeg")
+        zf.writestr("notes.txt", b"not an image: skipped")
+    at = demo_page().run()
+    at.file_uploader(key="demo_many_upload").set_value(("party.zip", buffer.getvalue(), "application/zip"))
+    at.run()
+    assert not at.exception and not at.error
+    assert any("4 picture(s), 3 face(s)" in m.value for m in at.markdown)
+    assert at.expander[0].label.startswith("⚠️ 1 file(s) could not be read")
+    table = at.dataframe[-1].value
+    assert list(table["image"]) == [f"party.zip:class/photo{i}.png" for i in range(3)]
+    assert set(table["label"]) <= {"angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"}
+    chart = at.get("plotly_chart")[0]
+    assert chart.proto.spec and "demo_many_counts" in chart.proto.id
+    assert at.get("download_button")[0].label.startswith("⬇️ All rows as CSV")

@@ -157,3 +157,23 @@ def test_onnx_runtime_gives_the_same_probabilities_as_pytorch(trained_run, test_
         assert np.allclose(onnx.predict_faces(faces, tta=tta), eager.predict_faces(faces, tta=tta), atol=1e-4)
     with pytest.raises(ValueError, match="unknown inference engine 'tensorrt'"):
         Predictor.from_run(trained_run, engine="tensorrt")
+
+
+def test_a_zip_upload_gives_one_row_per_face_with_the_model_and_one_per_unreadable_file(predictor, test_split):
+    import io
+    import zipfile
+
+    import cv2
+
+    from fer_core.inference.batch import predict_zip_upload
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("a.png", cv2.imencode(".png", test_split.images[0])[1].tobytes())
+        zf.writestr("b.jpg", b"not a jpeg")
+    rows = predict_zip_upload(predictor, buffer.getvalue(), "/somewhere/photos.zip")
+    assert [r["image"] for r in rows] == ["photos.zip:a.png", "photos.zip:b.jpg"]
+    good, bad = rows
+    assert good["error"] is None and good["label"] in predictor.classes and good["model"] == predictor.run_id
+    assert abs(sum(good[c] for c in predictor.classes) - 1) < 1e-3 and good["trained_on"] == "SYNTHETIC faces"
+    assert bad["label"] is None and bad["error"] and bad["arch"] == predictor.arch
+    assert predict_zip_upload(predictor, b"not a zip", "x.zip")[0]["error"]
