@@ -14,5 +14,6 @@ navigation = st.navigation([
     st.Page("app_pages/runs.py", title="Runs", icon="📊"),
     st.Page("app_pages/explain.py", title="Explain", icon="🔍"),
     st.Page("app_pages/demo.py", title="Demo", icon="🎭"),
+    st.Page("app_pages/video.py", title="Video", icon="🎬"),
 ])
 navigation.run()

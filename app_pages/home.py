@@ -17,6 +17,7 @@ PAGES = [
     ("app_pages/runs.py", "Runs", "📊", "follow training, compare runs, read confusion matrices and per-class scores"),
     ("app_pages/explain.py", "Explain", "🔍", "see which parts of a face a model looks at (Grad-CAM and friends)"),
     ("app_pages/demo.py", "Demo", "🎭", "try a trained model on your own photo"),
+    ("app_pages/video.py", "Video", "🎬", "each face's emotion over a video: timeline, CSV, annotated MP4"),
 ]
 
 

@@ -397,6 +397,32 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    from fer_core.inference.predictor import Predictor
+    from fer_core.inference.video import analyse_video, describe_track
+    predictor = Predictor.from_run(args.run, device=args.device)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rframe {done}" + (f"/{total}" if total else ""), end="", file=sys.stderr, flush=True)
+
+    try:
+        analysis = analyse_video(predictor, args.video, fps=args.fps, out_dir=args.out, progress=progress)
+    finally:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps({**analysis.to_dict(), "model": predictor.provenance}))
+        return 0
+    print(f"{analysis.frames_read} frames analysed ({analysis.fps:g} per second of video, "
+          f"{analysis.duration_s:.1f} s) at {analysis.frames_per_second:.1f} frames/s; model: {predictor.describe()}")
+    for track in analysis.tracks:
+        print(describe_track(track))
+    if not analysis.tracks:
+        print("no face was found in the sampled frames")
+    for what, path in analysis.outputs.items():
+        print(f"{what}: {path}")
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
@@ -500,6 +526,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "`--run builtin` names")
     builtin.add_argument("--from-run", metavar="RUN_DIR", help="a completed deep run trained on real faces (<= 4 MB)")
     builtin.set_defaults(func=cmd_builtin)
+
+    video = commands.add_parser("video", help="emotions of the faces in a video file, followed as tracks: CSV, "
+                                              "summary and an annotated MP4")
+    video.add_argument("--run", default="builtin", metavar="RUN_DIR",
+                       help="the run folder, or 'builtin' for the bundled model (default)")
+    video.add_argument("video", metavar="VIDEO", help="an MP4, AVI, MOV, MKV or WebM file")
+    video.add_argument("--fps", type=float, default=5.0, help="frames analysed per second of video (default 5)")
+    video.add_argument("--out", metavar="DIR", help="write emotions.csv, summary.json and annotated.mp4 here")
+    video.add_argument("--json", action="store_true", help="print the summary as JSON")
+    video.add_argument("--device", default="cpu")
+    video.set_defaults(func=cmd_video)
 
     export = commands.add_parser("export", help="write a run's model as ONNX or TorchScript, preprocessing "
                                                 "included, with a JSON sidecar; checked against PyTorch")

@@ -52,9 +52,9 @@ TRAIN_DONE_S = 180
 # faces (the page's minimum, 21 faces, leaves 7 training images: smaller than any useful batch).
 TINY_RUN = {"train_epochs": 1, "train_synthetic_size": 210, "train_batch_size": 32}  # integer inputs
 
-NAVIGATION = ["Home", "Dataset", "Train", "Runs", "Explain", "Demo"]  # the st.Page titles in streamlit_app.py
+NAVIGATION = ["Home", "Dataset", "Train", "Runs", "Explain", "Demo", "Video"]  # the st.Page titles in streamlit_app.py
 # (url path, page title): st.navigation names each page's URL after its file; Home is the default page.
-PAGES = list(zip(["", "dataset", "train", "runs", "explain", "demo"], NAVIGATION))
+PAGES = list(zip(["", "dataset", "train", "runs", "explain", "demo", "video"], NAVIGATION))
 OPENED: list[str] = []  # url paths opened so far on the module's server, in order
 
 EXCEPTION = '[data-testid="stException"]'
