@@ -49,7 +49,7 @@ def test_home_shows_the_device_run_counts_and_links():
     assert any("CPU only" in c.value and "torch" in c.value for c in at.caption)
     assert metric(at, "runs") == "0" and metric(at, "running / queued") == "0 / 0"
     assert [link.label.split(":")[0] for link in at.get("page_link")] == \
-        ["**Dataset**", "**Train**", "**Runs**", "**Explain**", "**Demo**"]
+        ["**Dataset**", "**Train**", "**Runs**", "**Explain**", "**Demo**", "**Video**"]
 
 
 def test_home_counts_existing_runs(run_in_checkpoints):
