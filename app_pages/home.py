@@ -2,7 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from fer_core.app.dataset_choice import SYNTHETIC, DatasetChoice
+from fer_core.app.dataset_choice import DatasetChoice
+from fer_core.common.synthetic import SYNTHETIC
 from fer_core.common.emotions import CLASS_SETS
 from fer_core.figures.dataset import class_distribution
 from fer_core.jobs.queue import active_runs
