@@ -62,18 +62,20 @@ def _read_file(path: Path, name: str) -> ImageInput:
         return ImageInput(name, error=f"could not be read ({exc.strerror or exc})")
 
 
-def _zip_members(path: Path) -> Iterator[ImageInput]:
+def _zip_members(path: Path, shown_as: str | None = None) -> Iterator[ImageInput]:
     """The zip's image members through the dataset reader's FileTree (its size, overlap and
-    duplicate-name checks included), each read only when it is small enough for an image."""
+    duplicate-name checks included), each read only when it is small enough for an image; named
+    `<shown_as or path>:<member>`."""
+    shown_as = shown_as or str(path)
     try:
         tree = FileTree(path)
     except DataError as exc:
-        yield ImageInput(str(path), error=str(exc))
+        yield ImageInput(shown_as, error=str(exc).replace(str(path), shown_as))
         return
     for entry in tree.entries:
         if not _is_image_name(entry.rel):
             continue
-        name = f"{path}:{entry.rel}"
+        name = f"{shown_as}:{entry.rel}"
         if entry.size > MAX_IMAGE_BYTES:  # checked before inflating: a small zip can hide a huge file
             yield ImageInput(name, error=f"inflates to {entry.size / 2**20:.0f} MB; images may be at most "
                                          f"{MAX_IMAGE_BYTES / 2**20:.0f} MB")
@@ -185,8 +187,5 @@ def predict_zip_upload(predictor, data: bytes, filename: str, detect: bool = Tru
     with tempfile.TemporaryDirectory(prefix="fer_batch_") as folder:
         path = Path(folder) / "upload.zip"
         path.write_bytes(data)
-        results = list(predict_many(predictor, _zip_members(path), detect=detect))
-    shown = f"{Path(filename).name}:"
-    for result in results:  # name members after the user's file, not the temporary copy
-        result.name = result.name.replace(f"{path}:", shown, 1) if result.name.startswith(str(path)) else filename
-    return list(result_rows(results, predictor.classes, predictor.provenance))
+        results = predict_many(predictor, _zip_members(path, shown_as=Path(filename).name), detect=detect)
+        return list(result_rows(results, predictor.classes, predictor.provenance))

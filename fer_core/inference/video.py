@@ -2,8 +2,8 @@
 
     analysis = analyse_video(predictor, "clip.mp4", fps=5, out_dir="clip_emotions")
 
-Frames are read one at a time and sampled at `fps` (every k-th source frame), so memory stays flat
-however long the video is. In each sampled frame the faces are found (inference/faces.py) and
+Frames are read one at a time and sampled at `fps` (every k-th source frame); no frame is kept, so a
+long video costs only its rows (one small dict per face per sampled frame). In each sampled frame the faces are found (inference/faces.py) and
 classified in one batch; an IoU tracker joins each face to the track whose last box overlaps it most,
 so "face 2" stays face 2 across frames. With `out_dir`, every face row goes to `emotions.csv`, the
 per-track summary to `summary.json`, and the sampled frames with their boxes and labels to
@@ -135,11 +135,20 @@ def open_video(path: str | os.PathLike) -> cv2.VideoCapture:
     return capture
 
 
+def source_fps(capture: cv2.VideoCapture) -> float:
+    """The video's own frame rate (25 where the container does not say, or says nonsense)."""
+    rate = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    return rate if 0 < rate < 1000 else 25.0
+
+
+def sample_step(capture: cv2.VideoCapture, fps: float) -> int:
+    """Every how many source frames one is analysed to sample `fps` frames per second of video."""
+    return max(1, round(source_fps(capture) / fps))
+
+
 def sampled_frames(capture: cv2.VideoCapture, fps: float) -> Iterator[VideoFrame]:
-    """Every k-th frame (k from the source's frame rate and `fps`), read one at a time."""
-    source_fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-    source_fps = source_fps if 0 < source_fps < 1000 else 25.0  # some containers do not say
-    step = max(1, round(source_fps / fps))
+    """Every k-th frame (k = sample_step), read one at a time."""
+    rate, step = source_fps(capture), sample_step(capture, fps)
     index = 0
     while True:
         ok = capture.grab()
@@ -149,7 +158,7 @@ def sampled_frames(capture: cv2.VideoCapture, fps: float) -> Iterator[VideoFrame
             ok, frame = capture.retrieve()
             if not ok:
                 return
-            yield VideoFrame(index, index / source_fps, frame)
+            yield VideoFrame(index, index / rate, frame)
         index += 1
 
 
@@ -163,9 +172,8 @@ def analyse_video(predictor, path: str | os.PathLike, fps: float = DEFAULT_FPS, 
         raise VideoError(f"--fps must be between 0 and 60 frames per second, got {fps:g}")
     capture = open_video(path)
     started = time.perf_counter()
-    source_fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    expected = int(total / max(1, round(source_fps / fps))) + 1 if total > 0 else 0
+    expected = -(-total // sample_step(capture, fps)) if total > 0 else 0  # ceil: frames 0, k, 2k, ...
     classes = list(predictor.classes)
     tracker, rows, writer, done, last_time = IouTracker(), [], None, 0, 0.0
     out = Path(out_dir) if out_dir is not None else None

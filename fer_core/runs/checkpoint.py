@@ -55,14 +55,6 @@ class TrainedModel:
                                      tta=tta).float().cpu().numpy()
 
 
-def read_card(run_dir: str | os.PathLike) -> ModelCard:
-    """The card of the model a run folder holds (classical: model_card.json; deep: inside best.pt)."""
-    run_dir = Path(run_dir)
-    if (run_dir / CLASSICAL_CARD).exists():
-        return _read_classical_card(run_dir)
-    return load_checkpoint(run_dir / CHECKPOINT)[1]
-
-
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
     """The run's trained model, of whichever kind its folder holds; RunError saying why when it has none."""
     run_dir = Path(run_dir)

@@ -176,4 +176,5 @@ def test_a_zip_upload_gives_one_row_per_face_with_the_model_and_one_per_unreadab
     assert good["error"] is None and good["label"] in predictor.classes and good["model"] == predictor.run_id
     assert abs(sum(good[c] for c in predictor.classes) - 1) < 1e-3 and good["trained_on"] == "SYNTHETIC faces"
     assert bad["label"] is None and bad["error"] and bad["arch"] == predictor.arch
-    assert predict_zip_upload(predictor, b"not a zip", "x.zip")[0]["error"]
+    [broken] = predict_zip_upload(predictor, b"not a zip", "/home/me/x.zip")
+    assert broken["image"] == "x.zip" and "x.zip" in broken["error"] and "fer_batch_" not in broken["error"]
