@@ -21,8 +21,8 @@ from PIL import Image
 
 from fer_core.common import paths
 from fer_core.data.dataset import DataError, LoadReport
-from fer_core.data.decode import MAX_IMAGE_BYTES, MAX_PIXELS
-from fer_core.data.files import FileEntry, is_junk, member_span
+from fer_core.data.decode import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, ImageDecodeError, check_pixel_count, read_header
+from fer_core.data.files import FileEntry, FileTree, is_junk
 from fer_core.data.sources import plan_images
 from fer_core.common.files import atomic_write_bytes
 
@@ -102,35 +102,6 @@ def _unsafe_entry_reason(name: str) -> str | None:
     return None
 
 
-def _check_inflated_size(data: bytes, info: zipfile.ZipInfo, filename: str) -> None:
-    """Inflate one deflated member in bounded chunks and check it matches its declared size.
-
-    The central directory's sizes are what an attacker writes; this makes the uncompressed-size
-    bound real, since the data layer later inflates each member in one go.
-    """
-    try:
-        start, end = member_span(data, info)
-    except zipfile.BadZipFile:
-        raise UploadError(f"{filename}: the zip is damaged (entry {info.filename!r} has no local header).") from None
-    payload = memoryview(data)[start:end]
-    inflater = zlib.decompressobj(-15)
-    produced, offset, pending, chunk = 0, 0, b"", 1 * MB
-    try:
-        while not inflater.eof:
-            if not pending:
-                if offset >= len(payload):
-                    break  # a truncated member: the data layer reports it as unreadable
-                pending = bytes(payload[offset:offset + chunk])
-                offset += len(pending)
-            produced += len(inflater.decompress(pending, chunk))
-            pending = inflater.unconsumed_tail
-            if produced > info.file_size:
-                raise UploadError(f"{filename}: entry {info.filename!r} expands to more than the "
-                                  f"{_size(info.file_size)} it declares; refusing a possible zip bomb.")
-    except zlib.error as exc:
-        raise UploadError(f"{filename}: entry {info.filename!r} is damaged ({exc}).") from None
-
-
 def _check_members(data: bytes, zf: zipfile.ZipFile, filename: str, limits: UploadLimits) -> list[zipfile.ZipInfo]:
     infos = zf.infolist()
     if len(infos) > limits.max_members:
@@ -157,10 +128,37 @@ def _check_members(data: bytes, zf: zipfile.ZipFile, filename: str, limits: Uplo
     for info in files:
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
             raise UploadError(f"{filename}: entry {info.filename!r} has inconsistent sizes; the zip is damaged.")
-        if info.compress_type == zipfile.ZIP_DEFLATED:
-            _check_inflated_size(data, info, filename)
-        # other methods (bzip2, lzma) are read through zipfile, which stops at the declared size
     return files
+
+
+def _check_contents(data: bytes, filename: str) -> None:
+    """Read every image member as the data layer will (the same reader: bounded inflation whatever the
+    method, CRC, overlapping entries and duplicate names refused) and size each image from its header.
+    A damaged or hostile member (one that inflates past its declared size, fails its CRC, is encrypted
+    or uses an unknown method) refuses the whole zip. Unreadable images refuse it only when no image
+    is readable; otherwise the dataset loads and its load report lists them."""
+    try:
+        tree = FileTree.from_bytes(data, filename)
+    except DataError as exc:
+        raise UploadError(str(exc)) from None
+    problems, readable = [], 0
+    for entry in tree.entries:
+        if Path(entry.rel).suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        try:
+            member = tree.read(entry)
+        except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+            raise UploadError(f"{filename}: entry {entry.rel!r} cannot be read safely ({exc}); "
+                              "refusing the archive. Re-create the zip from the dataset folder.") from None
+        try:
+            if not member:
+                raise ImageDecodeError("empty file")
+            check_pixel_count(*read_header(member)[1:])
+            readable += 1
+        except ImageDecodeError as exc:
+            problems.append(f"{entry.rel}: {exc}")
+    if not readable and problems:
+        raise UploadError(f"{filename}: none of its {len(problems)} image(s) can be read; the first: {problems[0]}.")
 
 
 def _check_layout(files: list[zipfile.ZipInfo], filename: str) -> None:
@@ -185,7 +183,8 @@ def validate_dataset_zip(data: bytes, filename: str, limits: UploadLimits | None
     if len(data) > limits.max_bytes:
         raise UploadError(f"{filename} is {_size(len(data))}, over the {_size(limits.max_bytes)} upload limit. "
                           "Give the dataset's path on this machine instead.")
-    if not data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+    # a zip starts with a member, or (self-extracting, prefixed) ends with its end-of-archive record
+    if not data.startswith((b"PK\x03\x04", b"PK\x05\x06")) and b"PK\x05\x06" not in data[-65_600:]:
         raise UploadError(f"{filename} is not a zip archive: it looks like {_describe_content(data)}. "
                           "Upload a .zip of class folders (e.g. happy/001.jpg, sad/002.png).")
     try:
@@ -195,6 +194,7 @@ def validate_dataset_zip(data: bytes, filename: str, limits: UploadLimits | None
     with zf:
         files = _check_members(data, zf, filename, limits)
     _check_layout(files, filename)
+    _check_contents(data, filename)
 
 
 def save_uploaded_dataset(data: bytes, filename: str, dest_dir: str | Path | None = None,
@@ -237,18 +237,13 @@ def check_image_upload(data: bytes, filename: str, max_bytes: int = MAX_IMAGE_BY
         raise UploadError(f"{filename} is {_size(len(data))}, over the {_size(max_bytes)} limit for images; "
                           "upload a smaller or more compressed image.")
     try:
-        with warnings.catch_warnings():  # Pillow's own bomb warning: our limit is applied below
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                fmt, (width, height) = im.format, im.size
-    except Image.DecompressionBombError:
-        raise UploadError(f"{filename} is too large an image to decode safely; resize it first.") from None
-    except Exception:  # Pillow raises many types for things it cannot identify
-        raise UploadError(f"{filename} is not an image: it looks like {_describe_content(data)}. "
-                          f"Upload a {_FORMAT_LIST} image.") from None
+        fmt, width, height = read_header(data)
+        check_pixel_count(width, height)
+    except ImageDecodeError as exc:
+        if "not a readable image" in str(exc):
+            raise UploadError(f"{filename} is not an image: it looks like {_describe_content(data)}. "
+                              f"Upload a {_FORMAT_LIST} image.") from None
+        raise UploadError(f"{filename}: {exc}.") from None
     if fmt not in IMAGE_FORMATS:
         raise UploadError(f"{filename} is a {fmt} image, which the app does not read; "
                           f"upload a {_FORMAT_LIST} image.")
-    if width * height > MAX_PIXELS:
-        raise UploadError(f"{filename} is {width}x{height} pixels, over the {MAX_PIXELS:,}-pixel limit; "
-                          "resize it first.")

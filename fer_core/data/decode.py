@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 
 import cv2
@@ -45,7 +46,8 @@ def decode_gray(data: bytes | np.ndarray) -> np.ndarray:
     gray = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if gray is not None and gray.ndim == 2 and gray.size:
         return to_uint8(gray)
-    return _decode_with_pillow(buf.tobytes())
+    unchanged = _decode_unchanged(buf, colour=False)
+    return unchanged if unchanged is not None else _decode_with_pillow(buf.tobytes())
 
 
 def decode_rgb(data: bytes | np.ndarray) -> np.ndarray:
@@ -61,25 +63,75 @@ def decode_rgb(data: bytes | np.ndarray) -> np.ndarray:
     rgb = cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB | cv2.IMREAD_ANYDEPTH)  # 3-channel whatever the source, EXIF applied
     if rgb is not None and rgb.ndim == 3 and rgb.size:
         return to_uint8(rgb)
-    return _decode_with_pillow(buf.tobytes(), colour=True)
+    unchanged = _decode_unchanged(buf, colour=True)
+    return unchanged if unchanged is not None else _decode_with_pillow(buf.tobytes(), colour=True)
+
+
+def _decode_unchanged(buf: np.ndarray, colour: bool) -> np.ndarray | None:
+    """OpenCV's read of the pixels as stored, converted here: its flagged reads refuse some TIFFs
+    (float colour, float gray as colour) that it can read this way. None when it cannot read them."""
+    pixels = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if pixels is None or not pixels.size or pixels.ndim not in (2, 3):
+        return None
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if channels not in (1, 3, 4):
+        return None
+    if channels == 1:
+        gray = to_uint8(pixels.reshape(pixels.shape[:2]))
+        return np.repeat(gray[:, :, None], 3, axis=2) if colour else gray
+    if pixels.dtype not in (np.uint8, np.uint16, np.float32):  # the depths cvtColor takes
+        pixels = to_uint8(pixels)
+    code = {(3, True): cv2.COLOR_BGR2RGB, (4, True): cv2.COLOR_BGRA2RGB,
+            (3, False): cv2.COLOR_BGR2GRAY, (4, False): cv2.COLOR_BGRA2GRAY}[channels, colour]
+    return to_uint8(cv2.cvtColor(pixels, code))
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
     """8-bit pixels from any depth, scaled by the bit depth the data really uses: a 16-bit PNG holding
     10-bit data (max 1023) or a float TIFF in [0, 1] must not come out black, as a fixed 8-bit shift or a
-    plain cast would make them. Full 16-bit data keeps the usual shift by 8 bits."""
+    plain cast would make them. Full 16-bit data keeps the usual shift by 8 bits.
+
+    Converted a block of rows at a time: a 50-megapixel 16-bit image costs its uint8 result plus one
+    small float32 block, not several float64 copies of itself (which made a 111 KB PNG cost 2.8 GB).
+    """
     if pixels.dtype == np.uint8:
         return pixels
-    if pixels.dtype.kind in "ui":
-        values = np.clip(pixels, 0, None)
-        bits = max(8, int(values.max()).bit_length()) if values.size else 8
-        if bits >= 16:
-            return (values >> (bits - 8)).astype(np.uint8)
-        return np.clip(values * (255.0 / (2 ** bits - 1)), 0, 255).round().astype(np.uint8)
-    values = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    top = float(values.max()) if values.size else 0.0
-    scale = 255.0 if top <= 1.0 else 255.0 / top
-    return np.clip(values * scale, 0, 255).round().astype(np.uint8)
+    if pixels.size == 0:
+        return np.zeros(pixels.shape, np.uint8)
+    integer = pixels.dtype.kind in "ui"
+    top = max(0.0, float(pixels.max())) if integer else max(
+        (float(_finite(block).max()) for block in _row_blocks(pixels)), default=0.0)
+    if integer:
+        bits = max(8, int(top).bit_length())
+        shift, scale = (bits - 8, None) if bits >= 16 else (0, 255.0 / (2 ** bits - 1))
+    else:
+        shift, scale = 0, 255.0 if top <= 1.0 else 255.0 / top
+    out = np.empty(pixels.shape, np.uint8)
+    start = 0
+    for block in _row_blocks(pixels):
+        rows = slice(start, start + len(block))
+        start += len(block)
+        if scale is None:  # full 16-bit (or wider) data: keep the top 8 of its bits
+            out[rows] = np.right_shift(np.clip(block, 0, None), shift)
+            continue
+        values = block.astype(np.float32) if integer else _finite(block)
+        values *= scale
+        np.clip(values, 0, 255, out=values)
+        out[rows] = np.rint(values, out=values)
+    return out
+
+
+def _row_blocks(pixels: np.ndarray, max_values: int = 1 << 20):
+    """Views of about `max_values` values each, whole rows at a time."""
+    per_row = max(1, pixels[0].size if pixels.ndim > 1 else 1)
+    step = max(1, max_values // per_row)
+    for start in range(0, len(pixels), step):
+        yield pixels[start:start + step]
+
+
+def _finite(block: np.ndarray) -> np.ndarray:
+    """A float32 copy of a block with NaN and infinities set to 0."""
+    return np.nan_to_num(block.astype(np.float32), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def decode_face(data: bytes | np.ndarray) -> np.ndarray:
@@ -106,24 +158,69 @@ def _jpeg_or_png_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _check_dimensions(buf: np.ndarray) -> None:
-    """Read only the header (no pixels) and refuse images that would be too large to decode."""
-    size = _jpeg_or_png_size(buf[:65536].tobytes())
-    if size is None:  # other formats: Pillow reads the header (a GIF's logical screen included)
-        try:
-            with warnings.catch_warnings():  # Pillow's own bomb warning: we apply our own limit below
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(buf.tobytes())) as im:
-                    size = im.size
-        except Image.DecompressionBombError:
-            raise ImageDecodeError(f"image is far over the {MAX_PIXELS:,}-pixel limit; resize it first") from None
-        except Exception:  # what cannot be sized is not decoded: OpenCV would allocate whatever it claims
-            raise ImageDecodeError(f"not a readable image: its format is not one of {_FORMATS}") from None
-    width, height = size
+def _tiff_size(buf: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) of a TIFF's first directory (the page OpenCV decodes); None if not a classic TIFF.
+
+    Read here rather than by Pillow, which cannot open some TIFFs OpenCV decodes (3-channel float)."""
+    head = buf[:8].tobytes()
+    if len(head) < 8:
+        return None
+    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(head[:4])
+    if order is None:
+        return None
+    offset = struct.unpack(order + "I", head[4:8])[0]
+    directory = buf[offset:offset + 2].tobytes()
+    if len(directory) < 2:
+        return None
+    count = struct.unpack(order + "H", directory)[0]
+    entries = buf[offset + 2:offset + 2 + 12 * count].tobytes()
+    size = {}
+    for at in range(0, len(entries) - 11, 12):
+        tag, kind = struct.unpack(order + "HH", entries[at:at + 4])
+        if tag in (256, 257) and kind in (3, 4):  # ImageWidth, ImageLength as SHORT or LONG
+            size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entries[at + 8:at + (10 if kind == 3 else 12)])[0]
+    return (size[256], size[257]) if len(size) == 2 else None
+
+
+def read_header(data: bytes | np.ndarray) -> tuple[str, int, int]:
+    """(format, width, height) from an image's header alone, no pixels decoded; the format is Pillow's
+    name for it (PNG, JPEG, TIFF, GIF, ...). PNG, JPEG and TIFF headers are read here (JPEG fill bytes
+    and TIFFs Pillow cannot open included), the rest by Pillow (a GIF's logical screen included).
+    ImageDecodeError for what cannot be sized: it is never decoded, since a decoder would allocate
+    whatever the file claims."""
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    head = buf[:65536].tobytes()
+    size = _jpeg_or_png_size(head)
+    if size is not None:
+        return ("PNG" if head.startswith(b"\x89PNG") else "JPEG"), *size
+    size = _tiff_size(buf)
+    if size is not None:
+        return "TIFF", *size
+    try:
+        with warnings.catch_warnings():  # Pillow's own bomb warning: our limit is applied by the caller
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(buf.tobytes())) as im:
+                return im.format or "unknown", *im.size
+    except Image.DecompressionBombError:
+        raise ImageDecodeError(f"image is far over the {MAX_PIXELS:,}-pixel limit; resize it first") from None
+    except Exception:  # Pillow raises many types for what it cannot identify
+        raise ImageDecodeError(f"not a readable image: its format is not one of {_FORMATS}") from None
+
+
+def check_pixel_count(width: int, height: int) -> None:
+    """Refuse an image whose decoded size would be over MAX_PIXELS (a decompression bomb), or empty."""
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(f"image is {width}x{height} pixels: it holds no picture")
     if width * height > MAX_PIXELS:
         raise ImageDecodeError(
             f"image is {width}x{height} pixels, over the {MAX_PIXELS:,}-pixel limit; resize it first"
         )
+
+
+def _check_dimensions(buf: np.ndarray) -> None:
+    """Read only the header (no pixels) and refuse images that would be too large to decode."""
+    _, width, height = read_header(buf)
+    check_pixel_count(width, height)
 
 
 def _decode_with_pillow(data: bytes, colour: bool = False) -> np.ndarray:

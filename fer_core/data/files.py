@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import lzma
+import mmap
 import os
 import struct
 import zipfile
@@ -38,17 +41,28 @@ class FileTree:
             raise DataError(f"{self.path}: no such file or folder. Give the path to a dataset zip, folder or CSV.")
         self.is_zip = self.path.is_file()
         if self.is_zip:
+            self._raw = _map_file(self.path)
             self._open_zip()
         else:
             self.entries = sorted(self._walk_folder(), key=lambda e: e.rel)
 
-    # -- zip: read the archive once, then slice each member's bytes out of memory --
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str) -> "FileTree":
+        """The members of a zip held in memory (an upload), named `name` in messages; same checks."""
+        tree = cls.__new__(cls)
+        tree.path, tree.is_zip, tree._raw = Path(name), True, data
+        tree._open_zip()
+        return tree
+
+    # -- zip: map the archive once, then slice each member's bytes out of it --
+    def _zip_file(self) -> zipfile.ZipFile:
+        return zipfile.ZipFile(io.BytesIO(self._raw) if isinstance(self._raw, bytes) else self.path)
+
     def _open_zip(self) -> None:
         try:
-            self._raw = self.path.read_bytes()
-            with zipfile.ZipFile(self.path) as zf:
+            with self._zip_file() as zf:
                 infos = [i for i in zf.infolist() if not i.is_dir()]
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as exc:
             raise DataError(f"{self.path}: not a readable zip archive ({exc}).") from None
         if len(infos) > MAX_ARCHIVE_FILES:
             raise DataError(f"{self.path}: {len(infos):,} files, over the limit of {MAX_ARCHIVE_FILES:,}.")
@@ -94,6 +108,8 @@ class FileTree:
         if not self.is_zip:
             return (self.path / entry.rel).read_bytes()
         info = self._infos[entry.rel]
+        if info.flag_bits & 0x1:
+            raise zipfile.BadZipFile(f"{entry.rel} is password-protected; use an unencrypted zip")
         if info.file_size > MAX_MEMBER_BYTES:
             raise zipfile.BadZipFile(f"{entry.rel} inflates to {info.file_size / 1024**2:.0f} MB, over the "
                                      f"{MAX_MEMBER_BYTES / 1024**2:.0f} MB limit for one file")
@@ -106,8 +122,14 @@ class FileTree:
         elif info.compress_type == zipfile.ZIP_DEFLATED:
             data = zlib.decompressobj(-15).decompress(payload, info.file_size + 1)
         else:  # rare methods (bzip2, lzma): zipfile's stream, read with the same bound
-            with zipfile.ZipFile(self.path) as zf, zf.open(info) as member:
-                data = member.read(info.file_size + 1)
+            try:
+                with self._zip_file() as zf, zf.open(info) as member:
+                    data = member.read(info.file_size + 1)
+            except NotImplementedError:  # deflate64, AES, ...: zipfile names the method
+                raise zipfile.BadZipFile(f"{entry.rel} is compressed with a method this reader does not "
+                                         f"support (method {info.compress_type}); re-create the zip with deflate") from None
+            except (RuntimeError, EOFError, lzma.LZMAError, OSError) as exc:
+                raise zipfile.BadZipFile(f"{entry.rel} is damaged ({exc})") from None
         if len(data) > info.file_size:
             raise zipfile.BadZipFile(f"{entry.rel} inflates past its declared size: a damaged or hostile archive")
         if zlib.crc32(data) != info.CRC:
@@ -125,10 +147,23 @@ def member_span(raw: bytes | memoryview, info: zipfile.ZipInfo) -> tuple[int, in
         raise zipfile.BadZipFile(f"entry {info.filename!r} has no local header")
     name_len, extra_len = struct.unpack("<HH", header[26:30])
     data_start = start + _LOCAL_HEADER + name_len + extra_len
+    if data_start + info.compress_size > len(raw):
+        raise zipfile.BadZipFile(f"entry {info.filename!r} runs past the end of the archive")
     return data_start, data_start + info.compress_size
 
 
 _LOCAL_HEADER = 30  # bytes before a member's name in its local header
+
+
+def _map_file(path: Path) -> mmap.mmap | bytes:
+    """The file's bytes, memory-mapped: a multi-gigabyte zip given by path costs address space, not RAM."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return b""
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: could not be read ({getattr(exc, 'strerror', None) or exc}).") from None
 
 
 def fingerprint(path: str | os.PathLike) -> str:
