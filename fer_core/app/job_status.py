@@ -138,7 +138,7 @@ _KNOWN_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
      "(this machine looks offline), or the weights file is missing. Untick 'pretrained' to train from "
      "scratch, or run once with internet access so the weights are downloaded and cached."),
     (("no such file or folder", "no such file or directory", "no image files found", "is not a dataset",
-      "no usable rows", "none of the image files could be read", "not a readable zip"),
+      "rows is usable", "no data rows", "none of the image files could be read", "not a readable zip"),
      "The dataset could not be found or read. Check that the file or folder still exists and pick it again "
      "on Home, then launch again."),
     (("diverged",),

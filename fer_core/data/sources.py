@@ -182,8 +182,12 @@ def _parse_pixels(column: "pd.Series") -> tuple[np.ndarray, np.ndarray]:
         # some row holds a non-number: parse row by row to find which
         parsed = []
         for i in np.flatnonzero(good):
+            text = texts.iloc[i]
+            if not text.isascii() or "_" in text:  # float() also takes '１２８', '١٢٨' and '1_0'
+                good[i] = False
+                continue
             try:
-                parsed.append(np.array(texts.iloc[i].split(), dtype=np.float64))
+                parsed.append(np.array(text.split(), dtype=np.float64))
             except ValueError:
                 good[i] = False
         values = np.concatenate(parsed) if parsed else np.empty(0, np.float64)
@@ -200,8 +204,13 @@ def read_csv(path: str | os.PathLike) -> FaceDataset:
     csv_path = resolve_csv(path)
     try:
         frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{csv_path}: not a readable CSV ({exc}).") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{csv_path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position {exc.start}); "
+                        "a fer2013-style CSV is UTF-8 text: save it as CSV (UTF-8).") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{csv_path}: the file is empty; expected fer2013.csv's columns: emotion, pixels, Usage.") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{csv_path}: not a readable CSV ({str(exc).strip()}).") from None
     columns = {c.strip().lower(): c for c in frame.columns}
     for name in ("emotion", "pixels", "usage"):
         spellings = [str(c) for c in frame.columns if str(c).strip().lower() == name]
@@ -228,8 +237,11 @@ def read_csv(path: str | os.PathLike) -> FaceDataset:
             reason = f"Usage {frame[columns['usage']].iloc[row]!r} is not Training, PublicTest or PrivateTest"
         report.skip(f"row {row} (line {line})", reason)
     if not good.any():
-        first = report.skipped[0] if report.skipped else ("", "the file has no data rows")
-        raise DataError(f"{csv_path}: no usable rows. First problem: {first[0]}: {first[1]}.")
+        if not report.skipped:
+            raise DataError(f"{csv_path}: the file has a header but no data rows.")
+        first = "; ".join(f"{where}: {why}" for where, why in report.skipped[:3])
+        raise DataError(f"{csv_path}: none of its {report.n_skipped:,} rows is usable. "
+                        f"The first {min(3, report.n_skipped)}: {first}.")
     images = images[good[pixels_ok]]
     label_names = labels[good].tolist()
     classes = sort_classes(set(label_names))
