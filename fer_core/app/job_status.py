@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_core import jobs
-from fer_core.common import paths
-from fer_core.runs.store import ACTIVE, CONFIG, RunError, RunRecord, load_run, read_status
+from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, RunRecord, load_listed, load_run, read_status, run_folders
 
 # ---------------------------------------------------------------- live progress
 
@@ -159,6 +158,10 @@ _KNOWN_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 def describe_failure(status: dict) -> Failure | None:
     """For a failed run's status.json: the error in plain words with what to do; None if it did not fail."""
+    if status.get("status") == UNREADABLE:
+        original = str(status.get("error"))
+        return Failure(f"This run folder cannot be read: {original}. Fix or delete the file it names; "
+                       "the other runs are not affected.", original)
     if status.get("status") != "failed":
         return None
     original = str(status.get("error") or "the run failed without recording an error")
@@ -175,7 +178,7 @@ def describe_failure(status: dict) -> Failure | None:
 
 
 STATE_LABELS = {"queued": "⏳ queued", "running": "🏃 running", "completed": "✅ completed",
-                "failed": "❌ failed", "cancelled": "⏹️ cancelled"}
+                "failed": "❌ failed", "cancelled": "⏹️ cancelled", UNREADABLE: "⚠️ unreadable"}
 
 
 @dataclass
@@ -217,17 +220,9 @@ def recent_jobs(root: str | Path | None = None, limit: int = 20) -> list[JobRow]
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    root = Path(root or paths.checkpoints_dir())
-    if not root.is_dir():
-        return []
     rows = []
-    for d in sorted((p for p in root.iterdir() if (p / CONFIG).exists()), reverse=True):  # names start with the time
-        try:
-            rows.append(job_row(load_run(d)))
-        except RunError:
-            continue  # being created or deleted right now
-        if len(rows) == limit:
-            break
+    for d in run_folders(root)[:limit]:
+        rows.append(job_row(load_listed(d)))  # an unreadable folder is a row saying why
     return rows
 
 

@@ -29,7 +29,7 @@ from fer_core.training.config import TrainConfig
 from fer_core.common.files import atomic_write_json
 from fer_core.common.processes import process_alive, process_start_time
 from fer_core.runs.store import (ACTIVE, CONFIG, LOG, STATUS, RunError, RunRecord, create_run, load_run, read_json,
-                                 read_status, reconcile_run, write_status)
+                                 read_recorded_status, read_status, reconcile_run, write_status)
 
 SCHEDULER_LOCK = ".scheduler.lock"  # flock-ed by the live scheduler, which writes its pid in it
 SCHEDULER_LOG = ".scheduler.log"
@@ -91,7 +91,8 @@ def get_max_concurrent(root: str | os.PathLike | None = None) -> int:
     """How many runs under `root` may execute at once: the folder's setting, else default_max_concurrent()."""
     path = _root(root) / SETTINGS
     if path.exists():
-        value = read_json(path).get("max_concurrent")
+        settings = read_json(path)
+        value = settings.get("max_concurrent") if isinstance(settings, dict) else None
         if value is not None:
             return _check_limit(value, f"max_concurrent in {path}")
     return default_max_concurrent()
@@ -173,7 +174,7 @@ def _statuses(root: Path, check_running: bool = True, skip: dict | None = None) 
     out = []
     for d in dirs:
         try:
-            status = read_json(d / STATUS)
+            status = read_recorded_status(d)
             if check_running and status.get("status") == "running" and d not in (skip or {}):
                 status = read_status(d)
         except (RunError, OSError):
@@ -291,7 +292,7 @@ def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
             deadline, killed = time.monotonic() + KILL_WAIT_SECONDS, True
         time.sleep(0.1)
     with _run_lock(run_dir):
-        status = read_json(run_dir / STATUS)
+        status = read_recorded_status(run_dir)
         if status.get("status") in ACTIVE:  # it died before it could record anything
             note = f" (it did not stop within {timeout:g} s of being asked, so it was killed)" if killed else ""
             status = write_status(run_dir, "cancelled", error="cancelled while running" + note)
@@ -419,7 +420,7 @@ def _exit_error(code: int, run_dir: Path) -> str:
 def _record_exit(run_dir: Path, code: int) -> None:
     """After a worker exits: if it could not record its own end (killed, crashed hard), record it."""
     with _run_lock(run_dir):
-        status = read_json(run_dir / STATUS)
+        status = read_recorded_status(run_dir)
         state = status.get("status")
         # 'failed' without traceback or exit code: _record_vanished saw the process gone before we reaped it
         if state in ACTIVE or (state == "failed" and "traceback" not in status and "exit_code" not in status):
@@ -432,7 +433,7 @@ def _record_exit(run_dir: Path, code: int) -> None:
 def _launch(run_dir: Path, gpu: str | None, env: dict[str, str]) -> subprocess.Popen | None:
     """Start the worker for a queued run and record its pid; None if the run is no longer queued."""
     with _run_lock(run_dir):
-        if read_json(run_dir / STATUS).get("status") != "queued":
+        if read_recorded_status(run_dir).get("status") != "queued":
             return None  # cancelled since we looked
         if gpu is not None:
             env = dict(env, CUDA_VISIBLE_DEVICES=gpu)
@@ -449,7 +450,8 @@ def _launch(run_dir: Path, gpu: str | None, env: dict[str, str]) -> subprocess.P
 
 def _wants_gpu(run_dir: Path) -> bool:
     try:
-        return read_json(run_dir / CONFIG).get("device", "auto") in ("auto", "cuda")
+        config = read_json(run_dir / CONFIG)
+        return isinstance(config, dict) and config.get("device", "auto") in ("auto", "cuda")
     except RunError:
         return False
 

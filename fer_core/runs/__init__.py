@@ -10,13 +10,13 @@ model bundled with the package.
 """
 from fer_core.runs.store import (ACTIVE, BUILTIN, CHECKPOINT, CLASSICAL_CARD, CLASSICAL_MODEL, CONFIG, EVALUATION,
                                  LEGACY_CLASSICAL_MODEL, LOG, METRIC_COLUMNS, METRICS, MODEL_FILES, PREDICTIONS,
-                                 STATUS, STATUSES, RunError, RunRecord, append_metrics, create_run, dataset_name,
-                                 delete_run, is_builtin, list_runs, load_run, new_run_dir, read_json, read_metrics,
-                                 read_predictions, read_status, reconcile_run, resolve_run_dir, write_evaluation,
-                                 write_status)
+                                 STATUS, STATUSES, UNREADABLE, RunError, RunRecord, append_metrics, create_run, dataset_name,
+                                 delete_run, is_builtin, list_runs, load_listed, load_run, new_run_dir, read_json, read_metrics,
+                                 read_predictions, read_status, reconcile_run, resolve_run_dir, run_folders,
+                                 write_evaluation, write_status)
 
 __all__ = ["ACTIVE", "BUILTIN", "CHECKPOINT", "CLASSICAL_CARD", "CLASSICAL_MODEL", "CONFIG", "EVALUATION",
            "LEGACY_CLASSICAL_MODEL", "LOG", "METRIC_COLUMNS", "METRICS", "MODEL_FILES", "PREDICTIONS", "STATUS",
-           "STATUSES", "RunError", "RunRecord", "append_metrics", "create_run", "dataset_name", "delete_run",
-           "is_builtin", "list_runs", "load_run", "new_run_dir", "read_json", "read_metrics", "read_predictions",
-           "read_status", "reconcile_run", "resolve_run_dir", "write_evaluation", "write_status"]
+           "STATUSES", "UNREADABLE", "RunError", "RunRecord", "append_metrics", "create_run", "dataset_name", "delete_run",
+           "is_builtin", "list_runs", "load_listed", "load_run", "new_run_dir", "read_json", "read_metrics", "read_predictions",
+           "read_status", "reconcile_run", "resolve_run_dir", "run_folders", "write_evaluation", "write_status"]

@@ -72,6 +72,8 @@ def status_note(record: RunRecord) -> tuple[str, str] | None:
     level is "info" (queued, running), "warning" (cancelled, no evaluation) or "error" (failed).
     """
     state, status = record.state, record.status
+    if state == runs.UNREADABLE:
+        return "error", f"unreadable: {status.get('error')}"
     if state == "running":
         epoch, total = status.get("epoch"), status.get("epochs") or record.config.get("epochs")
         done = f" (epoch {epoch} of {total})" if epoch and total else ""
@@ -93,7 +95,7 @@ def _classes_in(records: Iterable[RunRecord]) -> list[str]:
     """Every class any run was evaluated on, canonical classes first, then others in first-seen order."""
     seen: list[str] = []
     for r in records:
-        for c in (r.evaluation or {}).get("classes", []):
+        for c in (r.evaluation or {}).get("classes") or []:
             if c not in seen:
                 seen.append(c)
     return [c for c in ALL_CLASSES if c in seen] + [c for c in seen if c not in ALL_CLASSES]
@@ -107,7 +109,7 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
         summary = r.summary()
         evaluated = has_evaluation(r)
         ev = r.evaluation if evaluated else {}
-        per_class = ev.get("per_class", {})
+        per_class = ev.get("per_class") or {}
         note = status_note(r)
         rows.append({
             "run_id": r.run_id,

@@ -33,10 +33,12 @@ from typing import Any
 from fer_core.common import paths
 from fer_core.common.files import atomic_write_bytes, atomic_write_json
 from fer_core.common.processes import process_alive, process_start_time
+from fer_core.runs.fields import CONFIG_FIELDS, EVALUATION_FIELDS, STATUS_FIELDS, bad_field
 from fer_core.common.synthetic import is_synthetic_source
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "running")
+UNREADABLE = "unreadable"  # how listings show a run folder whose files cannot be used (never written)
 CONFIG, STATUS, METRICS, CHECKPOINT = "config.json", "status.json", "metrics.csv", "best.pt"
 EVALUATION, PREDICTIONS, LOG = "evaluation.json", "predictions.csv", "log.txt"
 CLASSICAL_MODEL, CLASSICAL_CARD = "model.skops", "model_card.json"
@@ -115,7 +117,7 @@ def write_status(run_dir: Path, status: str, **fields: Any) -> dict:
         raise ValueError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
     run_dir = Path(run_dir)
     try:
-        current = read_json(run_dir / STATUS)
+        current = read_recorded_status(run_dir)
     except RunError:
         current = {}
     current.update(fields)
@@ -133,12 +135,19 @@ def write_status(run_dir: Path, status: str, **fields: Any) -> dict:
     return current
 
 
+def read_recorded_status(run_dir: Path) -> dict:
+    """status.json exactly as recorded, its fields checked (RunError when it cannot be used)."""
+    path = Path(run_dir) / STATUS
+    status = read_json(path)
+    problem = bad_field(path, status, STATUS_FIELDS)
+    if problem:
+        raise RunError(f"{path} is unreadable ({problem.split(': ', 1)[-1]})")
+    return status
+
+
 def read_status(run_dir: Path) -> dict:
     """The run's status, as it is: a running run whose process is gone reads as failed (nothing is written)."""
-    run_dir = Path(run_dir)
-    status = read_json(run_dir / STATUS)
-    if not isinstance(status, dict):
-        raise RunError(f"{run_dir / STATUS} is unreadable (not a JSON object)")
+    status = read_recorded_status(run_dir)
     if _process_vanished(status):
         status = {**status, "status": "failed", "error": _vanished_error(status)}
     return status
@@ -146,8 +155,11 @@ def read_status(run_dir: Path) -> dict:
 
 def reconcile_run(run_dir: Path) -> bool:
     """Record as failed a running run whose process is gone; True when it changed something."""
-    status = read_json(Path(run_dir) / STATUS)
-    if not isinstance(status, dict) or not _process_vanished(status):
+    try:
+        status = read_recorded_status(run_dir)
+    except RunError:
+        return False  # nothing a repair can do: listings show it as unreadable, with the reason
+    if not _process_vanished(status):
         return False
     write_status(run_dir, "failed", error=_vanished_error(status))
     return True
@@ -193,7 +205,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
         try:
             out.append({k: (int(float(v)) if k == "epoch" else float(v)) if v not in (None, "") else None
                         for k, v in r.items() if k in METRIC_COLUMNS})
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise RunError(f"{path} is unreadable (line {line} holds a value that is not a number)") from None
     return out
 
@@ -214,19 +226,28 @@ class RunRecord:
     def run_id(self) -> str:
         return self.run_dir.name
 
+    @classmethod
+    def unreadable(cls, run_dir: Path, reason: str) -> "RunRecord":
+        """How a listing shows a run folder it cannot use: state 'unreadable', the reason as its error."""
+        return cls(Path(run_dir), {}, {"status": UNREADABLE, "error": reason})
+
     @property
     def state(self) -> str:
         return self.status.get("status", "unknown")
 
     @property
+    def readable(self) -> bool:
+        return self.state != UNREADABLE
+
+    @property
     def has_checkpoint(self) -> bool:
-        """A deep model (best.pt) is saved."""
-        return (self.run_dir / CHECKPOINT).exists()
+        """A deep model (best.pt) is saved (never for an unreadable run: its model is not to be trusted)."""
+        return self.readable and (self.run_dir / CHECKPOINT).exists()
 
     @property
     def has_model(self) -> bool:
         """A trained model of either kind is saved."""
-        return any((self.run_dir / name).exists() for name in MODEL_FILES)
+        return self.readable and any((self.run_dir / name).exists() for name in MODEL_FILES)
 
     @property
     def is_builtin(self) -> bool:
@@ -273,24 +294,46 @@ def load_run(run_dir: str | os.PathLike) -> RunRecord:
     config = read_json(run_dir / CONFIG)
     status = read_status(run_dir)
     evaluation = read_json(run_dir / EVALUATION) if (run_dir / EVALUATION).exists() else None
-    for name, value in ((CONFIG, config), (STATUS, status), (EVALUATION, evaluation)):
-        if value is not None and not isinstance(value, dict):  # a hand-edited or foreign file
-            raise RunError(f"{run_dir / name} is unreadable (not a JSON object)")
+    evaluated = (run_dir / EVALUATION).exists()
+    for name, value, fields in ((CONFIG, config, CONFIG_FIELDS), (EVALUATION, evaluation, EVALUATION_FIELDS)):
+        problem = (name == CONFIG or evaluated) and bad_field(run_dir / name, value, fields)
+        if problem:  # a hand-edited, damaged or foreign file
+            raise RunError(f"{run_dir / name} is unreadable ({problem.split(': ', 1)[-1]})")
     return RunRecord(run_dir, config, status, read_metrics(run_dir), evaluation)
 
 
-def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
-    """All readable runs under the checkpoints folder, newest first; unreadable folders are skipped."""
+def run_folders(root: str | os.PathLike | None = None) -> list[Path]:
+    """The run folders under root, newest first (names start with the time): those with a config or
+    a status file, whatever state those are in."""
     root = Path(root) if root else paths.checkpoints_dir()
-    if not root.is_dir():
+    try:
+        candidates = [p for p in root.iterdir() if not p.name.startswith(".")]
+    except OSError:  # no such folder yet, or not one we may read
         return []
-    records = []
-    for d in sorted((p for p in root.iterdir() if p.is_dir() and (p / CONFIG).exists()), reverse=True):
+    found = []
+    for p in candidates:
         try:
-            records.append(load_run(d))
-        except RunError:
-            continue  # deleted or edited while we read it: leave it out of this listing
-    return records
+            if p.is_dir() and ((p / CONFIG).exists() or (p / STATUS).exists() or (p / CONFIG).is_symlink()):
+                found.append(p)
+        except OSError:
+            found.append(p)  # a folder we may not look into is still a run folder the user should see
+    return sorted(found, reverse=True)
+
+
+def load_listed(run_dir: Path) -> RunRecord:
+    """load_run for listings: a run folder that cannot be read comes back as an unreadable record."""
+    try:
+        return load_run(run_dir)
+    except RunError as exc:
+        return RunRecord.unreadable(run_dir, str(exc))
+    except OSError as exc:
+        return RunRecord.unreadable(run_dir, f"{run_dir} could not be read ({exc.strerror or exc})")
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
+    """Every run under the checkpoints folder, newest first. A folder that cannot be read is listed
+    as an unreadable record (state 'unreadable', the reason as its error) and never hides the others."""
+    return [load_listed(d) for d in run_folders(root)]
 
 
 def delete_run(run_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> None:

@@ -79,12 +79,15 @@ def test_out_of_memory_is_explained(tmp_path):
     assert "smaller batch size" in runs.read_status(run_dir)["error"]
 
 
-def test_list_skips_unreadable_folders_and_delete_refuses_active_runs(tmp_path):
+def test_list_shows_unreadable_folders_and_delete_refuses_active_runs(tmp_path):
     good = _make_run(tmp_path)
     broken = _make_run(tmp_path)
     (broken / runs.STATUS).write_text("{not json")
-    (tmp_path / "stray-folder").mkdir()
-    assert [r.run_dir for r in runs.list_runs(tmp_path)] == [good]
+    (tmp_path / "stray-folder").mkdir()  # neither config nor status: not a run, not listed
+    listed = {r.run_dir: r for r in runs.list_runs(tmp_path)}
+    assert set(listed) == {good, broken}
+    assert listed[broken].state == runs.UNREADABLE and "status.json is unreadable" in listed[broken].status["error"]
+    assert not listed[broken].has_model and listed[good].readable
     runs.write_status(good, "running")
     with pytest.raises(runs.RunError, match="cancel it before deleting"):
         runs.delete_run(good)
@@ -107,7 +110,9 @@ def test_one_tampered_run_folder_never_hides_the_others(tmp_path, file, content)
     (broken / file).write_text(content)
     with pytest.raises(runs.RunError, match="is unreadable"):
         runs.load_run(broken)
-    assert [r.run_dir for r in runs.list_runs(tmp_path)] == [good]
+    listed = runs.list_runs(tmp_path)
+    assert sorted(r.run_dir for r in listed) == sorted([good, broken])
+    assert [r.state for r in listed if r.run_dir == broken] == [runs.UNREADABLE]
 
 
 def test_the_app_deletes_only_inside_its_checkpoints_folder(tmp_path):
