@@ -29,6 +29,25 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise
 
 
+def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = 3600.0) -> int:
+    """Delete what atomic_writer left in `folder` when its process was killed mid-write: temporary files
+    untouched for `older_than_s` (a live writer's file is newer). Returns how many were removed."""
+    import time
+    removed, cutoff = 0, time.time() - older_than_s
+    try:
+        candidates = list(Path(folder).glob(".*.tmp"))
+    except OSError:
+        return 0
+    for tmp in candidates:
+        try:
+            if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            continue  # removed by another process meanwhile, or not ours to remove
+    return removed
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_writer(path) as f:
         f.write(data)

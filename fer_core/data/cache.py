@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_core.common.files import atomic_writer
+from fer_core.common.files import atomic_writer, remove_stale_temporaries
 from fer_core.data.dataset import FaceDataset, LoadReport
 
 # Bump when the decoded form changes, so old caches are ignored rather than trusted.
@@ -22,8 +22,17 @@ def _checksum(arrays: dict[str, np.ndarray]) -> int:
     return crc
 
 
+_swept: set[Path] = set()  # cache folders already cleared of stale temporaries by this process
+
+
 def cache_path(cache_dir: Path, kind: str, fingerprint: str) -> Path:
-    return Path(cache_dir) / f"{kind}-{fingerprint}-v{CACHE_VERSION}.npz"
+    """Where a source's cache lives. The first call per folder and process also removes the partial
+    files a process killed while saving a cache left behind (each can be hundreds of MB)."""
+    folder = Path(cache_dir)
+    if folder not in _swept:
+        _swept.add(folder)
+        remove_stale_temporaries(folder)
+    return folder / f"{kind}-{fingerprint}-v{CACHE_VERSION}.npz"
 
 
 def save(path: Path, ds: FaceDataset, groups: np.ndarray) -> None:

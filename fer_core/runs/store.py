@@ -338,12 +338,13 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
 
 def delete_run(run_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
     """Remove a run folder; refuses an active run (cancel it first), anything that is not a run, the
-    bundled model, and, when `root` is given (the app gives its checkpoints folder), any folder outside it."""
+    bundled model, and any folder that is not directly inside `root` (the checkpoints folder unless given)."""
     run_dir = Path(run_dir)
     if is_builtin(run_dir) or str(run_dir) == BUILTIN:
         raise RunError("the built-in model is part of the package and cannot be deleted")
-    if root is not None and Path(root).resolve() not in run_dir.resolve().parents:
-        raise RunError(f"{run_dir} is not inside the checkpoints folder {root}; nothing deleted")
+    root = Path(root) if root is not None else paths.checkpoints_dir()
+    if run_dir.is_symlink() or run_dir.resolve().parent != root.resolve():
+        raise RunError(f"{run_dir} is not a run folder inside the checkpoints folder {root}; nothing deleted")
     if not (run_dir / CONFIG).exists():
         raise RunError(f"{run_dir} is not a run folder; nothing deleted")
     if read_status(run_dir).get("status") in ACTIVE:

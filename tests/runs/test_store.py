@@ -90,12 +90,12 @@ def test_list_shows_unreadable_folders_and_delete_refuses_active_runs(tmp_path):
     assert not listed[broken].has_model and listed[good].readable
     runs.write_status(good, "running")
     with pytest.raises(runs.RunError, match="cancel it before deleting"):
-        runs.delete_run(good)
+        runs.delete_run(good, root=tmp_path)
     runs.write_status(good, "completed")
-    runs.delete_run(good)
+    runs.delete_run(good, root=tmp_path)
     assert not good.exists()
     with pytest.raises(runs.RunError, match="not a run folder"):
-        runs.delete_run(tmp_path / "stray-folder")
+        runs.delete_run(tmp_path / "stray-folder", root=tmp_path)
 
 
 @pytest.mark.parametrize("file, content", [
@@ -118,8 +118,12 @@ def test_one_tampered_run_folder_never_hides_the_others(tmp_path, file, content)
 def test_the_app_deletes_only_inside_its_checkpoints_folder(tmp_path):
     outside = _make_run(tmp_path / "elsewhere")
     runs.write_status(outside, "completed")
-    with pytest.raises(runs.RunError, match="not inside the checkpoints folder"):
+    with pytest.raises(runs.RunError, match="not a run folder inside the checkpoints folder"):
         runs.delete_run(outside, root=tmp_path / "checkpoints")
+    with pytest.raises(runs.RunError, match="not a run folder inside the checkpoints folder"):
+        runs.delete_run(outside)  # without a root: the checkpoints folder
+    with pytest.raises(runs.RunError, match="not a run folder inside the checkpoints folder"):
+        runs.delete_run(tmp_path / "checkpoints" / ".." / "elsewhere" / outside.name, root=tmp_path / "checkpoints")
     assert outside.exists()
     inside = _make_run(tmp_path / "checkpoints")
     runs.write_status(inside, "completed")
