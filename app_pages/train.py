@@ -211,6 +211,8 @@ def live_panel() -> None:
     if message := st.session_state.pop("train_cancel_message", None):
         st.info(message)
     active = job_status.live_runs(root)
+    if active and jobs.reconcile(root):  # the poll repairs too: a queue whose scheduler died starts again
+        active = job_status.live_runs(root)
     if not active:
         st.caption("No run is queued or running.")
     for live in active:
@@ -245,7 +247,7 @@ def live_panel() -> None:
                         language=None)
 
 
-# The page's deliberate repair step, once per page run (not in the 2 s poll): runs whose process died are
-# recorded as failed, and a queue whose scheduler died is served again.
+# The page's deliberate repair step, on every page run and in the poll while runs are active: runs whose
+# process died are recorded as failed, and a queue whose scheduler died is served again.
 jobs.reconcile(paths.checkpoints_dir())
 live_panel()

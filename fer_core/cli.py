@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from pathlib import Path
@@ -13,8 +14,15 @@ from fer_core.transforms.eval import TTA_MODES
 from fer_core.common.emotions import CLASS_SETS
 
 
+def _dataset_path(text: str) -> str:
+    """--data's type: an empty value (an unset shell variable) must not silently mean the synthetic faces."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a dataset path, or leave --data out for the synthetic faces")
+    return text
+
+
 def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="PATH", default=None,
+    p.add_argument("--data", metavar="PATH", default=None, type=_dataset_path,
                    help="dataset: FER2013 Kaggle zip or folder, fer2013.csv, or a zip/folder of class "
                         "subfolders; omit for the built-in synthetic faces")
     p.add_argument("--class-set", choices=list(CLASS_SETS), default="all",
@@ -89,7 +97,8 @@ def _add_train_options(p: argparse.ArgumentParser, multi: bool = False) -> None:
     """Options shared by `train` and `sweep` (sweep takes several --arch / --imbalance)."""
     from fer_core.training.config import OPTIMIZERS, SCHEDULERS, SELECT_METRICS, TRANSFER_MODES
     nargs = {"nargs": "+"} if multi else {}
-    p.add_argument("--data", metavar="PATH", help="dataset path (omit for the built-in synthetic faces)")
+    p.add_argument("--data", metavar="PATH", type=_dataset_path,
+                   help="dataset path (omit for the built-in synthetic faces)")
     p.add_argument("--arch", metavar="NAME", **nargs, help="architecture (see --list-archs); any timm model name works")
     p.add_argument("--imbalance", metavar="STRATEGY", **nargs, help="class-imbalance strategy (see --list-strategies)")
     p.add_argument("--recipe", metavar="NAME", help="named preset of options (see --list-recipes); flags override it")
@@ -221,6 +230,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fer_core.jobs.worker import execute
     config = _config_from_args(args, args.arch, args.imbalance)
     _check_names(config)
+    _check_data(config.data)
     dist = _join_torchrun(config)
     run_dir = runs.create_run(config, args.out) if dist.is_main else None
     if dist.enabled:  # under torchrun: rank 0 owns the run folder, the other ranks only train
@@ -244,6 +254,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if dist.enabled:
         _leave_torchrun()
     return 0 if status == "completed" else 1
+
+
+def _check_data(data) -> None:
+    """Refuse a dataset path that cannot be read before a run folder is made for it."""
+    from fer_core.common.synthetic import is_synthetic_source
+    from fer_core.data.loader import check_source
+    if not is_synthetic_source(data):
+        check_source(data)
 
 
 def _leave_torchrun() -> None:
@@ -481,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's best checkpoint on a dataset split")
     evaluate.add_argument("--run", required=True, metavar="RUN_DIR", help="the run folder, or builtin")
-    evaluate.add_argument("--data", metavar="PATH", help="dataset (default: the one the run was trained on)")
+    evaluate.add_argument("--data", metavar="PATH", type=_dataset_path,
+                          help="dataset (default: the one the run was trained on)")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--class-set", choices=list(CLASS_SETS), help="default: the run's own")
     evaluate.add_argument("--tta", default="none", choices=TTA_MODES)
@@ -559,8 +578,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (DataError, ValueError, RunError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     except OSError as exc:  # a path that cannot be read or written: say which, without a traceback
-        print(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        _error(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a case nobody handled: one line, never a traceback (FER_DEBUG=1 shows it)
+        if os.environ.get("FER_DEBUG"):
+            raise
+        _error(f"unexpected error ({type(exc).__name__}: {' '.join(str(exc).split())}); run again with "
+               "FER_DEBUG=1 for the details, and please report them")
+        return 3
+
+
+def _error(message: str) -> None:
+    """One `error:` line on stderr, whatever the message holds (a path may contain a newline)."""
+    print("error: " + message.replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)

@@ -16,14 +16,23 @@ from fer_core.common.synthetic import is_synthetic_source
 _READERS = {"csv": read_csv, "folder": read_image_tree}
 
 
+def check_source(path: str | os.PathLike) -> str:
+    """Cheap checks before any reading (a file's kind from its name, nothing decoded): DataError for
+    what is not a dataset, else its kind ('csv' or 'folder')."""
+    source = Path(path)
+    try:
+        if source.exists() and not (source.is_file() or source.is_dir()):
+            raise DataError(f"{source} is not a file or folder (a device, pipe or socket); give a dataset zip, "
+                            "folder or CSV")
+        return detect_kind(path)
+    except OSError as exc:  # a name too long, a folder we may not read
+        raise DataError(f"{source}: cannot be read ({exc.strerror or exc}); give a dataset zip, folder or CSV") from None
+
+
 def read_source(path: str | os.PathLike, *, use_cache: bool = True,
                 cache_dir: str | os.PathLike | None = None) -> FaceDataset:
     """Decode a source as it is (its own splits only), through the cache. Sets `groups`."""
-    source = Path(path)
-    if source.exists() and not (source.is_file() or source.is_dir()):
-        raise DataError(f"{source} is not a file or folder (a device, pipe or socket); give a dataset zip, "
-                        "folder or CSV")
-    kind = detect_kind(path)
+    kind = check_source(path)
     target = cache.cache_path(Path(cache_dir) if cache_dir else paths.cache_dir(), kind, fingerprint(path))
     if use_cache:
         hit = cache.load(target)

@@ -72,9 +72,10 @@ def _zip_members(path: Path, shown_as: str | None = None) -> Iterator[ImageInput
     except DataError as exc:
         yield ImageInput(shown_as, error=str(exc).replace(str(path), shown_as))
         return
-    for entry in tree.entries:
-        if not _is_image_name(entry.rel):
-            continue
+    images = [entry for entry in tree.entries if _is_image_name(entry.rel)]
+    if not images:
+        yield ImageInput(shown_as, error=f"the zip holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+    for entry in images:
         name = f"{shown_as}:{entry.rel}"
         if entry.size > MAX_IMAGE_BYTES:  # checked before inflating: a small zip can hide a huge file
             yield ImageInput(name, error=f"inflates to {entry.size / 2**20:.0f} MB; images may be at most "
@@ -89,7 +90,15 @@ def _zip_members(path: Path, shown_as: str | None = None) -> Iterator[ImageInput
 def expand_inputs(items: Iterable[str | os.PathLike]) -> Iterator[ImageInput]:
     """Every image named by `items`: files as they are, folders' image files, zips' image members."""
     for item in items:
+        if not str(item).strip():  # Path("") is the current folder: an empty argument is a mistake
+            yield ImageInput(str(item), error="an empty path; give an image file, a folder or a zip")
+            continue
         path = Path(item)
+        try:
+            path.is_dir()
+        except OSError as exc:  # a name too long, a folder we may not read
+            yield ImageInput(str(path), error=f"could not be read ({exc.strerror or exc})")
+            continue
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and _is_image_name(p.name))
             if not files:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,11 @@ def save_checkpoint(path: Path, model: nn.Module, card: ModelCard, **info) -> No
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _first_line(exc: Exception, limit: int = 200) -> str:
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelCard, dict]:
     """Rebuild the model from a checkpoint safely (weights_only: a file cannot run code)."""
     path = Path(path)
@@ -85,8 +91,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         blob = torch.load(path, map_location=device, weights_only=True)
         card = ModelCard.from_dict(blob["card"])
         state = blob["state_dict"]
-    except Exception as exc:
-        raise RunError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    except pickle.UnpicklingError:  # weights_only refused an object: loading it anyway could run its code
+        raise RunError(f"{path} is not a checkpoint this tool wrote: it holds Python objects other than tensors "
+                       "and plain values, so it was not loaded (loading such a file can run code)") from None
+    except Exception as exc:  # truncated, damaged, not a torch file, a card or state dict missing
+        raise RunError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)})") from None
     try:
         if not card.is_deep:
             raise ValueError(f"its card is of kind {card.kind!r}, not a deep model's")
@@ -98,8 +107,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         model = build_model(card.arch, card.num_classes, in_chans=card.in_chans, drop_rate=card.drop_rate)
         model.load_state_dict(state)
     except Exception as exc:  # an unknown arch, or weights of another shape than the card describes
+        detail = " ".join(str(exc).split())  # torch's message spans lines: one line, the start of it
         raise RunError(f"{path} does not match its own model card ({card.arch}, {card.num_classes} classes): "
-                            f"{type(exc).__name__}: {str(exc)[:300]}") from None
+                       f"{type(exc).__name__}: {detail[:300]}") from None
     return model.to(device).eval(), card, blob.get("info", {})
 
 
