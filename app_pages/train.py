@@ -7,7 +7,7 @@ from fer_core.app import job_status
 from fer_core.app import train_form as tf
 from fer_core.common import paths
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
-from fer_core.runs.store import RunError
+from fer_core.runs.store import UNREADABLE, RunError
 from app_pages.common import active_choice, active_dataset, dataset_label
 
 
@@ -241,7 +241,8 @@ def live_panel() -> None:
                                 "test accuracy": st.column_config.NumberColumn(format="%.3f")})
     for job in recent:
         if job.failure:
-            st.error(f"**{job.run_id}** failed. {job.failure.sentence}")
+            what = "cannot be read" if job.progress.state == UNREADABLE else "failed"
+            st.error(f"**{job.run_id}** {what}. {job.failure.sentence}")
             with st.expander(f"Original error of {job.run_id}"):
                 st.code(job.failure.original + (f"\n\n{job.failure.traceback}" if job.failure.traceback else ""),
                         language=None)

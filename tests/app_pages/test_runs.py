@@ -148,3 +148,23 @@ def test_the_selection_stays_on_the_same_run_when_a_new_run_appears(run_in_check
     assert [r for r in at.dataframe(key="runs_table").value["run_id"]] == [newer.name, run_in_checkpoints.name]
     assert f"runs_cm_{run_in_checkpoints.name}" in chart_keys(at)
     assert not any(newer.name in i.value for i in at.info)
+
+
+def test_an_unreadable_run_is_listed_with_its_reason_and_the_others_still_compare(run_in_checkpoints):
+    broken = run_in_checkpoints.parent / "20200101-000000-simple_cnn-none"
+    broken.mkdir()
+    (broken / runs.CONFIG).write_text(json.dumps({"arch": ["not", "a", "name"]}))
+    (broken / runs.STATUS).write_text(json.dumps({"status": "completed"}))
+    at = open_page(rows=[0, 1])
+    assert not at.exception
+    table = at.dataframe(key="runs_table").value
+    assert list(table["run_id"]) == [run_in_checkpoints.name, broken.name]
+    assert list(table["status"]) == ["completed", runs.UNREADABLE]
+    assert "config.json is unreadable ('arch' is ['not', 'a', 'name'], expected text)" in table["note"].iloc[1]
+    assert f"runs_cm_{run_in_checkpoints.name}" in chart_keys(at)  # the readable run still compares
+    assert broken.exists()  # and the broken folder can be deleted from the page like any other
+    at.selectbox(key="runs_delete_select").set_value(broken.name).run()  # a choice reruns the page
+    at.checkbox(key="runs_delete_confirm").check()
+    at.button(key="runs_delete_button").click().run()
+    assert not at.exception, at.exception
+    assert not broken.exists(), [m.value for m in [*at.error, *at.warning, *at.success]]

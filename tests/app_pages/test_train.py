@@ -102,3 +102,27 @@ def test_recent_runs_and_failed_runs_in_plain_words_and_cancel(checkpoints, no_s
     assert runs.read_status(waiting)["status"] == "cancelled"
     assert f"Cancelled {waiting.name}." in [i.value for i in at.info]
     assert all(b.key != f"train_cancel_{waiting.name}" for b in at.button)  # no longer in the active panel
+
+
+def test_an_unreadable_run_folder_is_a_row_saying_why_and_the_others_still_show(checkpoints, no_scheduler):
+    done = runs.create_run(TrainConfig(epochs=1), checkpoints)
+    runs.write_status(done, "completed")
+    broken = runs.create_run(TrainConfig(epochs=1), checkpoints)
+    (broken / runs.STATUS).write_text('{"status": "completed", "started_at": "yesterday"}')
+    at = open_page()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {done.name, broken.name}
+    assert any(broken.name in e.value and "cannot be read" in e.value and "'started_at' is 'yesterday'" in e.value
+               for e in at.error)
+
+
+def test_the_live_panel_restarts_a_queue_whose_scheduler_died(checkpoints, monkeypatch):
+    """The page's poll is a repair step too: queued runs never strand while someone watches Train."""
+    started = []
+    waiting = runs.create_run(TrainConfig(epochs=1), checkpoints)
+    at = open_page()  # the page run's own repair: recorded, then forget it
+    monkeypatch.setattr(jobs, "ensure_scheduler", lambda root=None: started.append(root) or True)
+    at.run()  # as the 2-second poll reruns the panel
+    assert not at.exception
+    assert started and runs.read_status(waiting)["status"] == "queued"
