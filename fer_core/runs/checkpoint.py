@@ -91,9 +91,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         blob = torch.load(path, map_location=device, weights_only=True)
         card = ModelCard.from_dict(blob["card"])
         state = blob["state_dict"]
-    except pickle.UnpicklingError:  # weights_only refused an object: loading it anyway could run its code
-        raise RunError(f"{path} is not a checkpoint this tool wrote: it holds Python objects other than tensors "
-                       "and plain values, so it was not loaded (loading such a file can run code)") from None
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):  # weights_only refused an object: loading it could run its code
+            raise RunError(f"{path} is not a checkpoint this tool wrote: it holds Python objects other than "
+                           "tensors and plain values, so it was not loaded (loading such a file can run code)") from None
+        raise RunError(f"{path} is not a readable checkpoint (it is damaged: UnpicklingError)") from None
     except Exception as exc:  # truncated, damaged, not a torch file, a card or state dict missing
         raise RunError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)})") from None
     try:

@@ -174,7 +174,7 @@ def test_a_pickled_torch_checkpoint_that_runs_code_is_refused(two_runs, tmp_path
     root, bad = two_runs
     (bad / runs.CHECKPOINT).unlink()
     torch.save({"card": _Exploit(tmp_path / "pwned"), "state_dict": {}}, bad / runs.CHECKPOINT)
-    with pytest.raises(runs.RunError) as caught:
+    with pytest.raises(runs.RunError, match="holds Python objects other than tensors") as caught:
         predictor.Predictor.from_run(bad)
     assert_clear(caught.value)
     assert not (tmp_path / "pwned").exists()
