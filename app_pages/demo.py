@@ -13,6 +13,7 @@ from fer_core.inference.faces import draw_boxes
 from fer_core.runs.compare import to_csv_bytes
 from fer_core.inference.predictor import default_model
 from app_pages.common import load_predictor, uploaded_bytes
+from app_pages.live_camera import live_camera, live_status
 
 
 SYNTHETIC_WARNING = ("This model learned from drawn, synthetic faces, not photos of people, so its answer on a real "
@@ -87,12 +88,23 @@ def show_many(upload) -> None:
                        on_click="ignore")
 
 
-camera_tab, upload_tab, many_tab = st.tabs(["📷 Take a picture", "🖼️ Upload a photo", "🗂️ Many photos"])
-with camera_tab:
-    snapshot = st.camera_input("Look at the camera and make a face", key="demo_camera")
+# Upload first: a browser asks for the camera only once the person chooses to use it.
+upload_tab, live_tab, snapshot_tab, many_tab = st.tabs(
+    ["🖼️ Upload a photo", "🎥 Live camera", "📷 One snapshot", "🗂️ Many photos"])
 with upload_tab:
     upload = st.file_uploader("Choose a photo of a face", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
                               key="demo_upload")
+with live_tab:
+    st.markdown("Press **START** and allow the camera: every face gets its emotion, live. The video stays on "
+                "this computer.")
+    if record.trained_on_synthetic:
+        st.warning(SYNTHETIC_WARNING)
+    live_status(live_camera("demo_live", predictor))
+with snapshot_tab:
+    snapshot = None
+    if st.toggle("Use my camera for one picture", key="demo_use_camera",
+                 help="For browsers where the live camera does not work"):
+        snapshot = st.camera_input("Look at the camera and make a face", key="demo_camera")
 with many_tab:
     archive = st.file_uploader("A zip of photos: every face in every photo gets its emotion", type=["zip"],
                                key="demo_many_upload")
@@ -110,4 +122,4 @@ elif snapshot is not None:
 if picture is not None:
     show_answer(picture)
 elif archive is None:
-    st.markdown("### Take a picture or upload a photo, and I'll guess the emotion.")
+    st.markdown("### Upload a photo or use the camera, and I'll guess the emotion.")

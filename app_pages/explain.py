@@ -9,6 +9,8 @@ from fer_core.inference.faces import draw_boxes, find_faces
 from fer_core.figures.predictions import method_scores, probability_bars
 from fer_core.inference.predictor import usable_runs
 from app_pages.common import active_dataset, dataset_label, load_predictor, run_label, uploaded_bytes
+from fer_core.inference.live import TOO_SLOW_FOR_LIVE
+from app_pages.live_camera import live_camera, live_status
 
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"]
@@ -45,7 +47,8 @@ others = right.multiselect("Side by side with runs", [d for d in labels if d != 
                            key="explain_compare", help="Explain the same faces with other runs' models")
 target = None if target_choice == PREDICTED else target_choice
 
-source = st.radio("Input", ["Upload", "Webcam", "Dataset sample"], horizontal=True, key="explain_source")
+source = st.radio("Input", ["Upload", "Webcam snapshot", "Live camera", "Dataset sample"], horizontal=True,
+                  key="explain_source")
 inputs: list[tuple[str, object]] = []  # (name, image bytes or a 48x48 face)
 if source == "Upload":
     uploads = st.file_uploader("Face photos (one or many)", type=IMAGE_TYPES, accept_multiple_files=True,
@@ -56,10 +59,20 @@ if source == "Upload":
             st.error(problem)
         else:
             inputs.append((upload.name, data))
-elif source == "Webcam":
+elif source == "Webcam snapshot":
     snapshot = st.camera_input("Webcam snapshot", key="explain_camera")
     if snapshot is not None:
         inputs.append(("webcam snapshot", snapshot.getvalue()))
+elif source == "Live camera":
+    overlay_on = st.toggle(f"Lay the {method} map over each face", value=predictor.is_deep, key="explain_live_overlay",
+                           disabled=not predictor.is_deep,
+                           help="Costs a backward pass per face and frame: the stream runs slower with it")
+    st.caption("Press START and allow the camera. Boxes, labels (averaged over the last second) and maps are "
+               "drawn on the stream itself; the video stays on this computer.")
+    if overlay_on and method in TOO_SLOW_FOR_LIVE:
+        st.info(f"{method} is too slow for live video; the stream shows {TOO_SLOW_FOR_LIVE[method]} maps instead.")
+    live_status(live_camera("explain_live", predictor, saliency=method if overlay_on else None, target=target))
+    st.stop()
 else:
     ds, ds_error = active_dataset()
     if ds_error:

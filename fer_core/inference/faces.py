@@ -193,6 +193,13 @@ def _suppress_overlaps(found: list[tuple[FaceBox, int]]) -> list[FaceBox]:
     return sorted(kept, key=lambda b: (-b.area, b.y, b.x))
 
 
+def crop_square(box: FaceBox, margin: float = DEFAULT_MARGIN) -> tuple[int, int, int]:
+    """(x, y, side) of the square `crop_face` cuts for `box`, in the photo's pixels (it may leave the
+    photo): what a face-coordinate map, such as a saliency map, covers in the photo."""
+    side = max(1, round(max(box.w, box.h) * (1 + 2 * margin)))
+    return round(box.x + box.w / 2 - side / 2), round(box.y + box.h / 2 - side / 2), side
+
+
 def crop_face(gray: np.ndarray, box: FaceBox, margin: float = DEFAULT_MARGIN) -> np.ndarray:
     """The (48, 48) uint8 face for `box`: a square around the box's centre, of side
     max(w, h) * (1 + 2 * margin), edge pixels repeated where it leaves the image, resized the way
@@ -205,9 +212,7 @@ def crop_face(gray: np.ndarray, box: FaceBox, margin: float = DEFAULT_MARGIN) ->
     h, w = gray.shape
     if box.intersection(FaceBox(0, 0, w, h)) == 0:
         raise ValueError(f"box {box.to_dict()} lies outside the {w}x{h} image")
-    side = max(1, round(max(box.w, box.h) * (1 + 2 * margin)))
-    x0 = round(box.x + box.w / 2 - side / 2)
-    y0 = round(box.y + box.h / 2 - side / 2)
+    x0, y0, side = crop_square(box, margin)
     x1, y1 = x0 + side, y0 + side
     region = gray[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
     pads = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))

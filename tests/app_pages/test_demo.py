@@ -47,9 +47,21 @@ def upload_face(at: AppTest) -> AppTest:
     return at.run()
 
 
+LIVE_NEEDS_A_BROWSER = "The live camera works when the app is opened in a browser (`streamlit run streamlit_app.py`)."
+
+
+def test_the_camera_is_asked_for_only_when_chosen_and_upload_comes_first(bundled_model):
+    at = demo_page().run()
+    assert [t.label for t in at.tabs][:3] == ["🖼️ Upload a photo", "🎥 Live camera", "📷 One snapshot"]
+    assert not at.get("camera_input")  # nothing asks the browser for the camera on arrival
+    at.toggle(key="demo_use_camera").set_value(True).run()
+    assert not at.exception and len(at.get("camera_input")) == 1
+
+
 def test_out_of_the_box_the_demo_answers_with_the_bundled_model_and_names_it(bundled_model):
     at = demo_page().run()
-    assert not at.exception and not at.info
+    # no "train a model first": the only note is the live camera's, which needs a browser (not AppTest)
+    assert not at.exception and [i.value for i in at.info] == [LIVE_NEEDS_A_BROWSER]
     assert any("the built-in model (fast_cnn, learned from real faces in fer2013.zip)" in c.value for c in at.caption)
     upload_face(at)
     assert not at.exception and not at.warning

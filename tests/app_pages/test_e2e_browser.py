@@ -139,10 +139,36 @@ def shots(tmp_path_factory, request) -> Path:
         print(f"\ne2e screenshots ({len(names)}) in {folder}: {', '.join(names)}")
 
 
+def write_y4m(path: Path, frames: list) -> Path:
+    """RGB uint8 frames as an uncompressed .y4m clip (4:2:0), the format Chromium's fake camera plays."""
+    import cv2
+    height, width = frames[0].shape[:2]
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
+            out.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
 @pytest.fixture(scope="module")
-def browser():
+def fake_camera(tmp_path_factory) -> Path:
+    """What the browser's camera shows: two drawn faces the detector finds, on a plain background."""
+    import numpy as np
+    from tests.inference.test_live import frame_with_faces
+    frame = frame_with_faces(2)
+    return write_y4m(tmp_path_factory.mktemp("camera") / "camera.y4m",
+                     [np.roll(frame, shift, axis=1) for shift in range(0, 40, 4)])
+
+
+@pytest.fixture(scope="module")
+def browser(fake_camera):
     options = Options()
     for arg in CHROME_ARGS:
+        options.add_argument(arg)
+    # a camera without asking: Chromium's fake device playing the clip; host ICE candidates as IP addresses
+    for arg in ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={fake_camera}", "--autoplay-policy=no-user-gesture-required",
+                "--disable-features=WebRtcHideLocalIpsWithMdns"):
         options.add_argument(arg)
     options.binary_location = CHROMIUM
     try:
@@ -448,3 +474,83 @@ def test_explain_overlays_a_cam_on_an_uploaded_face(server, browser, shots, proj
     screenshot(browser, shots, "flow_5_explain_overlay")
     assert_no_exception(browser, "the Explain page after an upload")
 
+
+
+# ---------------------------------------------------------------- the live camera
+
+WEBRTC_FRAME = 'iframe[title*="streamlit_webrtc"]'
+# Pixels of the live colour (fer_core.inference.live.LIVE_COLOUR, pure green) in the stream's newest frame.
+GREEN_PIXELS = """
+    const video = document.querySelector('video');
+    if (!video || video.readyState < 2 || !video.videoWidth) return -1;
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(video, 0, 0);
+    const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let green = 0;
+    for (let i = 0; i < px.length; i += 4) if (px[i] < 60 && px[i + 1] > 200 && px[i + 2] < 60) green++;
+    return green;"""
+
+
+def open_tab(driver, label: str) -> None:
+    tab = next(t for t in driver.find_elements(By.CSS_SELECTOR, '[role="tab"]') if label in t.text)
+    tab.click()
+
+
+def in_webrtc_frame(driver, script: str):
+    """Run `script` inside the live camera component's iframe (found afresh: Streamlit may redraw it)."""
+    frames = driver.find_elements(By.CSS_SELECTOR, WEBRTC_FRAME)
+    if not frames:
+        return None
+    driver.switch_to.frame(frames[0])
+    try:
+        return driver.execute_script(script)
+    finally:
+        driver.switch_to.default_content()
+
+
+PRESS = """const b = [...document.querySelectorAll('button')].find(b => b.textContent.trim().toUpperCase() === arguments[0]);
+    if (b) b.click(); return !!b;"""
+
+
+def start_live_stream(driver, shots: Path, name: str) -> int:
+    """Press the webrtc component's START and wait for a labelled box in the returned stream: the
+    number of live-colour pixels in its frame."""
+    wait_for(driver, lambda d: in_webrtc_frame(d, PRESS.replace("arguments[0]", "'START'")), PAGE_LOAD_S,
+             "the live camera's START button", shots, name)
+    return wait_for(driver, lambda d: (in_webrtc_frame(d, GREEN_PIXELS) or 0) > 300 and in_webrtc_frame(d, GREEN_PIXELS),
+                    90, "a labelled face box in the live stream", shots, name)
+
+
+def stop_live_stream(driver) -> None:
+    in_webrtc_frame(driver, PRESS.replace("arguments[0]", "'STOP'"))
+
+
+def test_demo_live_camera_boxes_and_labels_the_faces_of_a_fake_camera(server, browser, shots):
+    """Chromium's fake camera plays a clip of two faces; Demo's live stream comes back with boxes drawn."""
+    open_page(browser, server, "demo", "Demo", shots, "demo_live")
+    open_tab(browser, "Live camera")
+    green = start_live_stream(browser, shots, "demo_live_stream")
+    time.sleep(3)  # the status line refreshes every 2 s
+    screenshot(browser, shots, "flow_6_demo_live_camera")
+    status = " ".join(texts(browser, '[data-testid="stCaptionContainer"]'))
+    stop_live_stream(browser)
+    assert green > 300
+    assert "frames analysed" in status, f"no live status line: {status[:300]}"
+    assert_no_exception(browser, "Demo with the live camera")
+
+
+def test_explain_live_camera_lays_the_saliency_map_over_the_faces(server, browser, shots, project, request):
+    checkpoints = project / "checkpoints"
+    if not completed_runs(checkpoints):
+        trained = request.getfixturevalue("trained_run")
+        shutil.copytree(trained, checkpoints / trained.name)
+    open_page(browser, server, "explain", "Explain", shots, "explain_live")
+    browser.find_element(By.XPATH, '//*[@data-testid="stRadio"]//label[contains(., "Live camera")]').click()
+    wait_idle(browser, PAGE_LOAD_S, shots, "explain_live_radio")
+    start_live_stream(browser, shots, "explain_live_stream")
+    time.sleep(3)
+    screenshot(browser, shots, "flow_7_explain_live_camera")
+    stop_live_stream(browser)
+    assert_no_exception(browser, "Explain with the live camera")
