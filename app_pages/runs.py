@@ -74,6 +74,9 @@ if previous and previous != listed and state:
     st.session_state.runs_table = {"selection": {
         "rows": compare.remap_rows(state["selection"]["rows"], previous, listed), "columns": [], "cells": []}}
 st.session_state.runs_listed_ids = listed
+if wanted := st.session_state.pop("runs_selected_ids", None):  # "View results" on Train: those runs selected
+    st.session_state.runs_table = {"selection": {"rows": [listed.index(i) for i in wanted if i in listed],
+                                                 "columns": [], "cells": []}}
 
 table = compare.runs_table(records)
 first_evaluated = next((i for i, r in enumerate(records) if compare.has_evaluation(r)), None)
@@ -176,15 +179,18 @@ if not evaluated:
 st.subheader("Strategy table")
 st.caption("Model × class-imbalance strategy on the test split. Runs that differ only in their seed are averaged "
            "(mean ± standard deviation in points, over `seeds` runs); with several settings per pair, the one with the "
-           "best mean validation score is shown.")
+           "best mean validation score is shown. Val scores are those of the epoch each run kept, chosen on the "
+           "metric in 'selected on'. The best value of each score column is in green.")
 strategies = compare.strategy_table(evaluated)
-st.dataframe(compare.strategy_display(strategies), hide_index=True, key="runs_strategy_table", column_config={
-    "test_accuracy": st.column_config.TextColumn("test accuracy"),
-    "macro_f1": st.column_config.TextColumn("macro-F1"),
-    "best_val_score": st.column_config.NumberColumn("best val score", format="%.3f"),
-    "val_metric": st.column_config.TextColumn("val metric"),
-    "best_epoch": st.column_config.NumberColumn("best epoch", format="%d"),
-})
+st.dataframe(compare.highlight_best(compare.strategy_display(strategies), strategies), hide_index=True,
+             key="runs_strategy_table", column_config={
+                 "test_accuracy": st.column_config.TextColumn("test accuracy"),
+                 "macro_f1": st.column_config.TextColumn("test macro-F1"),
+                 "val_accuracy": st.column_config.NumberColumn("val accuracy", format="percent"),
+                 "val_macro_f1": st.column_config.NumberColumn("val macro-F1", format="%.3f"),
+                 "val_metric": st.column_config.TextColumn("selected on"),
+                 "best_epoch": st.column_config.NumberColumn("best epoch", format="%d"),
+             })
 st.download_button("⬇️ Strategy table (CSV)", compare.to_csv_bytes(strategies), file_name="strategy_table.csv",
                    mime="text/csv", key="runs_download_strategy", on_click="ignore")
 

@@ -1,4 +1,6 @@
 """Train: choose architectures, imbalance strategies and settings, launch background runs, watch them."""
+import os
+
 import pandas as pd
 import streamlit as st
 
@@ -7,7 +9,7 @@ from fer_core.app import job_status
 from fer_core.app import train_form as tf
 from fer_core.common import paths
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
-from fer_core.runs.store import UNREADABLE, RunError
+from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, load_listed
 from app_pages.common import active_choice, active_dataset, dataset_label
 
 
@@ -194,7 +196,7 @@ if st.button("🚀 Launch", type="primary", key="train_launch"):
         except (OSError, ValueError, RunError) as exc:
             st.error(f"Could not queue the runs: {exc}. Check that the checkpoints folder is writable.")
         else:
-            st.success(f"Queued {len(run_dirs)} run(s): {', '.join(d.name for d in run_dirs)}")
+            st.session_state.train_launched = [str(d) for d in run_dirs]
 
 
 # ---------------------------------------------------------------- live progress and the job list
@@ -203,16 +205,37 @@ def _cancel(run_dir) -> None:
     st.session_state.train_cancel_message = job_status.cancel_run(run_dir)
 
 
-@st.fragment(run_every=2)
+def launched_banner(root) -> None:
+    """What the last Launch queued, until those runs have all ended; then a link to their results."""
+    launched = [d for d in st.session_state.get("train_launched", []) if os.path.isdir(d)]
+    if not launched:
+        return
+    records = [load_listed(d) for d in launched]
+    names = ", ".join(r.run_id for r in records)
+    if any(r.state in ACTIVE for r in records):
+        st.success(f"Queued {len(records)} run(s): {names}. Their progress is below.")
+        return
+    st.success(f"Finished: {names}.")
+    if st.button("View results on Runs", key="train_view_results", icon="📊"):
+        st.session_state.runs_selected_ids = [r.run_id for r in records]
+        del st.session_state.train_launched
+        st.switch_page("app_pages/runs.py")
+
+
 def live_panel() -> None:
-    """Re-reads the run folders every 2 s: active runs with progress, curves and cancel; recent runs."""
+    """Re-reads the run folders (every 2 s while runs are active): active runs with progress, curves and
+    cancel; recent runs."""
     root = paths.checkpoints_dir()
+    launched_banner(root)
     st.subheader("Active runs")
     if message := st.session_state.pop("train_cancel_message", None):
         st.info(message)
     active = job_status.live_runs(root)
     if active and jobs.reconcile(root):  # the poll repairs too: a queue whose scheduler died starts again
         active = job_status.live_runs(root)
+    if st.session_state.get("train_polling") and not active:  # the last active run just ended: stop polling
+        st.session_state.train_polling = False
+        st.rerun()
     if not active:
         st.caption("No run is queued or running.")
     for live in active:
@@ -238,7 +261,7 @@ def live_panel() -> None:
         return
     st.dataframe(pd.DataFrame([j.table_row() for j in recent]), hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-                                "test accuracy": st.column_config.NumberColumn(format="%.3f")})
+                                "test accuracy": st.column_config.NumberColumn(format="percent")})
     for job in recent:
         if job.failure:
             what = "cannot be read" if job.progress.state == UNREADABLE else "failed"
@@ -251,4 +274,6 @@ def live_panel() -> None:
 # The page's deliberate repair step, on every page run and in the poll while runs are active: runs whose
 # process died are recorded as failed, and a queue whose scheduler died is served again.
 jobs.reconcile(paths.checkpoints_dir())
-live_panel()
+# Poll only while runs are active (the panel turns polling off once they have all ended).
+st.session_state.train_polling = bool(jobs.active_runs(paths.checkpoints_dir()))
+st.fragment(live_panel, run_every=2 if st.session_state.train_polling else None)()

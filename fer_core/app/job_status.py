@@ -67,7 +67,8 @@ def progress_of(record: RunRecord, queue_position: int | None = None) -> RunProg
     status = record.status
     epochs = int(status.get("epochs") or record.config.get("epochs") or 1)
     epoch = int(status.get("epoch") if status.get("epoch") is not None else len(record.metrics))
-    phase = status.get("phase") or ("waiting to start" if record.state == "queued" else "starting")
+    phase = status.get("phase") or ("waiting to start" if record.state == "queued"
+                                    else "starting the training process (loading its libraries)")
     batch, batches = int(status.get("batch") or 0), int(status.get("batches") or 0)
     if record.state == "completed":
         fraction = 1.0
@@ -196,19 +197,32 @@ class JobRow:
         return self.progress.run_id
 
     def table_row(self) -> dict:
-        """A flat dict for st.dataframe."""
+        """A flat dict for st.dataframe: the same progress words and fraction as the live panel, text
+        cells empty rather than None, the test accuracy as a fraction (shown as a percentage)."""
         p = self.progress
         return {"run": p.run_id, "architecture": p.arch, "imbalance": p.imbalance,
-                "status": STATE_LABELS.get(p.state, p.state), "epochs": f"{p.epoch}/{p.epochs}",
+                "status": STATE_LABELS.get(p.state, p.state), "where": p.label,
                 "progress": p.fraction, "test accuracy": self.test_accuracy,
-                "started": self.started.strftime("%Y-%m-%d %H:%M:%S") if self.started else None,
-                "duration (s)": None if self.duration_s is None else round(self.duration_s, 1),
-                "problem": self.failure.sentence if self.failure else None}
+                "started": self.started.strftime("%Y-%m-%d %H:%M") if self.started else "",
+                "took": format_duration(self.duration_s),
+                "problem": self.failure.sentence if self.failure else ""}
+
+
+def format_duration(seconds: float | None) -> str:
+    """'12 s', '3 min 05 s', '1 h 02 min'; '' when unknown."""
+    if seconds is None:
+        return ""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def job_row(record: RunRecord) -> JobRow:
     summary = record.summary()
-    started = record.status.get("started_at") or record.status.get("queued_at")
+    started = record.status.get("started_at")  # a queued run has not started: no time shown
     return JobRow(progress_of(record), datetime.fromtimestamp(started) if started else None,
                   summary["duration_s"], summary["test_accuracy"], describe_failure(record.status))
 

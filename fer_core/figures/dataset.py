@@ -161,8 +161,11 @@ def intensity_histogram(ds: FaceDataset, by: str = "class", measure: str = "pixe
     return fig
 
 
-def sharpness_histogram(ds: FaceDataset, sharpness: np.ndarray | None = None, bins: int = 40) -> go.Figure:
-    """Per-split histograms of image sharpness (variance of the Laplacian, log scale).
+def sharpness_histogram(ds: FaceDataset, sharpness: np.ndarray | None = None, bins: int = 40,
+                        percentiles: tuple[float, float] = (1, 99)) -> go.Figure:
+    """Per-split histograms of image sharpness (variance of the Laplacian, log scale), over the 1st to 99th
+    percentile: a few near-blank images would otherwise stretch the axis over decades where nothing is.
+    The title says how many images fall outside.
 
     `sharpness` (N,) may be passed when already computed (sharpness_of(ds.images)).
     """
@@ -170,17 +173,23 @@ def sharpness_histogram(ds: FaceDataset, sharpness: np.ndarray | None = None, bi
     if len(sharp) != len(ds):
         raise ValueError(f"sharpness has {len(sharp)} values for {len(ds)} images")
     logs = np.log10(np.maximum(sharp, 1e-3))
-    edges = np.linspace(logs.min(), logs.max() + 1e-9, bins + 1) if len(logs) else np.linspace(0, 1, bins + 1)
+    low, high = np.percentile(logs, percentiles) if len(logs) else (0.0, 1.0)
+    shown = (logs >= low) & (logs <= high)
+    edges = np.linspace(low, high + 1e-9, bins + 1)
+    outside = int((~shown).sum())
     fig = go.Figure()
     for split in ds.split_names():
-        mask = ds.split_mask(split)
+        mask = ds.split_mask(split) & shown
         counts = np.histogram(logs[mask], bins=edges)[0]
         # Filled steps rather than bars: bars on a log axis come out as uneven spikes.
         fig.add_scatter(x=10 ** ((edges[:-1] + edges[1:]) / 2), y=counts, name=split, mode="lines",
                         line=dict(shape="hvh", color=SPLIT_COLOURS.get(split)), fill="tozeroy", opacity=0.6,
                         hovertemplate=f"{split}<br>sharpness ≈ %{{x:.3g}}: %{{y}} images<extra></extra>")
+    note = (f"{outside:,} of {len(logs):,} images lie outside the {percentiles[0]:g}th-{percentiles[1]:g}th "
+            "percentile and are not drawn") if outside else "every image is drawn"
     fig.update_layout(xaxis_type="log", xaxis_title="sharpness (variance of the Laplacian)",
-                      yaxis_title="images", legend_title="split", margin=dict(t=30, b=10))
+                      yaxis_title="images", legend_title="split", margin=dict(t=50, b=10),
+                      title=dict(text=note, font=dict(size=13)))
     return fig
 
 

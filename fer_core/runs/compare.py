@@ -29,7 +29,10 @@ from fer_core.common.synthetic import is_synthetic_source
 F1_PREFIX = "f1_"
 PROB_PREFIX = "prob_"
 STRATEGY_COLUMNS = ("model", "strategy", "test_accuracy", "test_accuracy_sd", "macro_f1", "macro_f1_sd",
-                    "best_val_score", "val_metric", "epochs", "best_epoch", "seeds", "runs", "run_id")
+                    "val_accuracy", "val_macro_f1", "best_val_score", "val_metric", "epochs", "best_epoch", "seeds",
+                    "runs", "run_id")
+# The strategy table's score columns, where the best value of each column is highlighted.
+SCORE_COLUMNS = ("test_accuracy", "macro_f1", "val_accuracy", "val_macro_f1")
 REPEAT_KEYS = ("seed", "device", "torch_threads", "num_workers_threads")  # keys that differ between repeats of
 # one setting (num_workers_threads: torch_threads's name in config.json files written before 2026-11-26)
 
@@ -165,6 +168,17 @@ def _best_val(record: RunRecord) -> tuple[float, str]:
     return (max(values) if values else math.nan), metric
 
 
+def _val_scores(record: RunRecord) -> tuple[float, float]:
+    """(val accuracy, val macro-F1) of the epoch the run kept (its best epoch; the last row when it does
+    not say), NaN where not recorded: the same two metrics for every run, whatever it was selected on."""
+    if not record.metrics:
+        return math.nan, math.nan
+    best = (record.evaluation or {}).get("best_epoch") or record.status.get("best_epoch")
+    row = next((m for m in record.metrics if best is not None and m.get("epoch") == best), record.metrics[-1])
+    acc, f1 = row.get("val_acc"), row.get("val_macro_f1")
+    return (math.nan if acc is None else acc), (math.nan if f1 is None else f1)
+
+
 def _setting(config: dict) -> str:
     """A run's configuration without what only repeats it (seed) or places it (device, threads):
     runs with the same setting are repeats of one experiment."""
@@ -172,10 +186,11 @@ def _setting(config: dict) -> str:
 
 
 def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """Model x strategy -> test accuracy, macro-F1, best val score, epochs (like seed project 000's table).
+    """Model x strategy -> test accuracy and macro-F1, val accuracy and val macro-F1 (at the kept epoch),
+    the selection score, epochs (like seed project 000's table).
 
     Built from the evaluated runs only, one row per (model, strategy). Runs that differ only in their
-    seed are repeats: a row gives their mean (best_val_score too), the standard deviation (`*_sd`, NaN
+    seed are repeats: a row gives their mean (val scores too), the standard deviation (`*_sd`, NaN
     for one seed) and `seeds`. When a pair was run in several settings, the row is the setting with the best mean
     validation score (choosing on test scores would flatter the table); `runs` counts every run of
     the pair and `run_id` is the repeat with the best validation score.
@@ -185,9 +200,10 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
         if not has_evaluation(r):
             continue
         best_val, metric = _best_val(r)
+        val_accuracy, val_macro_f1 = _val_scores(r)
         rows.append({"model": r.config.get("arch"), "strategy": strategy_label(r.config), "setting": _setting(r.config),
                      "test_accuracy": r.evaluation.get("accuracy"), "macro_f1": r.evaluation.get("macro_f1"),
-                     "best_val_score": best_val, "val_metric": metric, "epochs": len(r.metrics),
+                     "val_accuracy": val_accuracy, "val_macro_f1": val_macro_f1, "best_val_score": best_val, "val_metric": metric, "epochs": len(r.metrics),
                      "best_epoch": r.evaluation.get("best_epoch", r.status.get("best_epoch")), "run_id": r.run_id})
     if not rows:
         return pd.DataFrame(columns=list(STRATEGY_COLUMNS))
@@ -197,6 +213,8 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     df["seeds"] = repeats["run_id"].transform("size")
     for column in ("test_accuracy", "macro_f1"):
         df[f"{column}_sd"] = repeats[column].transform("std")  # NaN for a single seed
+        df[column] = repeats[column].transform("mean")
+    for column in ("val_accuracy", "val_macro_f1"):
         df[column] = repeats[column].transform("mean")
     df["mean_val"] = repeats["best_val_score"].transform("mean")
     # Stable sorts: among equal val scores the first run given (the newest from list_runs) wins.
@@ -208,12 +226,35 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
 
 
 def strategy_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The strategy table for reading: test accuracy and macro-F1 as 'mean ± sd' text, no sd columns."""
-    shown = table.drop(columns=["test_accuracy_sd", "macro_f1_sd"])
+    """The strategy table for reading: test accuracy and macro-F1 as 'mean ± sd' text, no sd columns, and
+    no selection-score column (its metric differs from run to run: val accuracy and val macro-F1 have
+    their own columns; `val_metric` says which one chose the epoch)."""
+    shown = table.drop(columns=["test_accuracy_sd", "macro_f1_sd", "best_val_score"])
     shown["test_accuracy"] = [mean_sd_text(m, sd, percent=True)
                               for m, sd in zip(table["test_accuracy"], table["test_accuracy_sd"])]
     shown["macro_f1"] = [mean_sd_text(m, sd) for m, sd in zip(table["macro_f1"], table["macro_f1_sd"])]
     return shown
+
+
+def best_in_column(table: pd.DataFrame) -> dict[str, int | None]:
+    """For each score column of a strategy table, the row holding its highest value (None if none)."""
+    best = {}
+    for column in SCORE_COLUMNS:
+        values = pd.to_numeric(table[column], errors="coerce") if column in table else pd.Series(dtype=float)
+        best[column] = None if values.isna().all() else int(values.idxmax())
+    return best
+
+
+def highlight_best(shown: pd.DataFrame, table: pd.DataFrame):
+    """The display table as a pandas Styler with the best value of each score column in bold green
+    (read from the numeric `table`, since the display shows text)."""
+    best = best_in_column(table)
+
+    def style(column: pd.Series) -> list[str]:
+        row = best.get(column.name)
+        return ["font-weight: bold; color: #1b7f3b" if row is not None and i == row else "" for i in column.index]
+
+    return shown.style.apply(style, subset=[c for c in SCORE_COLUMNS if c in shown])
 
 
 def mean_sd_text(mean: float, sd: float, percent: bool = False) -> str:

@@ -126,3 +126,38 @@ def test_the_live_panel_restarts_a_queue_whose_scheduler_died(checkpoints, monke
     at.run()  # as the 2-second poll reruns the panel
     assert not at.exception
     assert started and runs.read_status(waiting)["status"] == "queued"
+
+
+def test_the_job_table_says_what_the_live_panel_says(checkpoints, no_scheduler):
+    """One source of truth: the table's words and fraction are the panel's; no 'None' cells; a queued run
+    has no start time; test accuracy is a fraction shown as a percentage."""
+    import subprocess
+
+    from fer_core.common.processes import process_start_time
+    worker = subprocess.Popen(["sleep", "120"])  # stands in for the run's worker: alive, and not this process
+    running = runs.create_run(TrainConfig(epochs=6), checkpoints)
+    runs.write_status(running, "running", phase="training", epoch=1, batch=10, batches=20, pid=worker.pid,
+                      pid_start=process_start_time(worker.pid))
+    queued = runs.create_run(TrainConfig(epochs=6), checkpoints)
+    at = open_page()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("run")
+    panel = [p.proto.text for p in at.get("progress")]
+    assert table.loc[running.name, "where"] == "epoch 2/6, batch 10/20" and "epoch 2/6, batch 10/20" in str(panel)
+    assert table.loc[running.name, "progress"] == pytest.approx(1.5 / 6)
+    assert table.loc[queued.name, "started"] == "" and table.loc[queued.name, "took"] == ""
+    assert "None" not in table.astype(str).to_string()
+    worker.kill()
+    worker.wait()
+
+
+def test_after_its_runs_end_the_launch_banner_links_to_their_results(checkpoints, no_scheduler):
+    at = open_page()
+    done = runs.create_run(TrainConfig(epochs=1), checkpoints)
+    runs.write_status(done, "completed")
+    at.session_state["train_launched"] = [str(done)]
+    at.run()
+    assert not at.exception
+    assert any(f"Finished: {done.name}" in s.value for s in at.success)
+    at.button(key="train_view_results").click().run()
+    assert not at.exception

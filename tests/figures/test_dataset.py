@@ -108,9 +108,18 @@ def test_histogram_rejects_bad_options(ds):
 
 
 def test_sharpness_histogram_counts_every_image_per_split(ds):
-    fig = figs.sharpness_histogram(ds, sharpness_of(ds.images))
+    fig = figs.sharpness_histogram(ds, sharpness_of(ds.images), percentiles=(0, 100))
     assert {t.name: int(sum(t.y)) for t in fig.data} == {"train": 10, "test": 3}
-    assert fig.layout.xaxis.type == "log"
+    assert fig.layout.xaxis.type == "log" and fig.layout.title.text == "every image is drawn"
+
+
+def test_sharpness_histogram_leaves_out_the_extremes_and_says_how_many(ds):
+    sharp = np.linspace(100, 200, len(ds))
+    sharp[0], sharp[-1] = 1e-3, 1e6  # a blank image and a noise image would stretch the axis 9 decades
+    fig = figs.sharpness_histogram(ds, sharp, percentiles=(5, 95))
+    drawn = sum(int(sum(t.y)) for t in fig.data)
+    assert drawn == len(ds) - 2 and fig.layout.title.text.startswith(f"2 of {len(ds)} images lie outside")
+    assert max(max(t.x) for t in fig.data) < 1e4 and min(min(t.x) for t in fig.data) > 0.5  # not 1e-3 to 1e6
     with pytest.raises(ValueError, match="13 images"):
         figs.sharpness_histogram(ds, np.ones(3))
 

@@ -242,3 +242,24 @@ def test_remap_rows_follows_the_selected_runs_when_the_listing_changes():
     assert compare.remap_rows([0, 2], old, ["run-d", "run-c", "run-b", "run-a"]) == [1, 3]  # a new run on top
     assert compare.remap_rows([0, 1], old, ["run-c", "run-a"]) == [0]  # run-b was deleted
     assert compare.remap_rows([5], old, old) == []  # a stale position selects nothing
+
+
+def test_the_strategy_table_gives_val_accuracy_and_val_macro_f1_their_own_columns_and_marks_the_best(trained_run):
+    import copy
+
+    from fer_core.runs import compare as cmp
+    record = runs.load_run(trained_run)
+    other = copy.deepcopy(record)
+    other.config["imbalance"] = "focal"
+    other.evaluation["selected_on"] = "val_macro_f1"  # selected on another metric than the first run
+    other.evaluation["accuracy"] = record.evaluation["accuracy"] - 0.1
+    table = cmp.strategy_table([record, other])
+    kept = next(m for m in record.metrics if m["epoch"] == record.evaluation["best_epoch"])
+    row = table[table["strategy"] == "none"].iloc[0]
+    assert row["val_accuracy"] == pytest.approx(kept["val_acc"]) and row["val_macro_f1"] == pytest.approx(kept["val_macro_f1"])
+    shown = cmp.strategy_display(table)
+    assert "best_val_score" not in shown.columns and {"val_accuracy", "val_macro_f1", "val_metric"} <= set(shown.columns)
+    best = cmp.best_in_column(table)
+    assert best["test_accuracy"] == int(table.index[table["strategy"] == "none"][0])
+    html = cmp.highlight_best(shown, table).to_html()
+    assert html.count("font-weight: bold") >= 1
