@@ -70,3 +70,10 @@ def uploaded_bytes(upload) -> tuple[bytes | None, str | None]:
     except UploadError as exc:
         return None, str(exc)
     return data, None
+
+
+def chart(where, fig, **kwargs):
+    """`where.plotly_chart(fig, ...)` (where: st or a column) with room above the plot for Plotly's
+    toolbar, so it never covers a title or a label."""
+    from fer_core.figures.layout import CHART_CONFIG, leave_room_for_toolbar
+    return where.plotly_chart(leave_room_for_toolbar(fig), config=CHART_CONFIG, **kwargs)

@@ -13,7 +13,7 @@ from fer_core.common.emotions import display
 from fer_core.figures import dataset as figs
 from fer_core.runs.store import CHECKPOINT, RunError
 from fer_core.data.sharpness import sharpness_of
-from app_pages.common import active_choice, active_dataset, dataset_label
+from app_pages.common import active_choice, active_dataset, chart, dataset_label
 
 
 ALL = "all"
@@ -90,7 +90,7 @@ if balance.open:
         for col, (split, ratio) in zip(cols[1:], ratios.items()):
             col.metric(f"{split}: imbalance (max/min)", f"{ratio:.1f}×",
                        help="images in the largest class / images in the smallest non-empty class")
-        st.plotly_chart(figs.class_distribution(ds), width="stretch", key="dataset_balance_chart")
+        chart(st, figs.class_distribution(ds), width="stretch", key="dataset_balance_chart")
 
 if samples.open:
     with samples:
@@ -103,7 +103,7 @@ if samples.open:
         grid, rows = figs.sample_mosaic(ds, per_class=per_class, seed=int(seed),
                                         split=None if split == ALL else split)
         if rows:
-            st.plotly_chart(figs.mosaic_figure(grid, rows), width="stretch", key="dataset_samples_chart")
+            chart(st, figs.mosaic_figure(grid, rows), width="stretch", key="dataset_samples_chart")
             st.caption(f"Random faces from {split} (seed {seed}); a class with fewer faces shows them all.")
         else:
             st.info(f"The {split} split has no images.")
@@ -116,7 +116,7 @@ if means.open:
                                help="each class's mean face minus the average of all class means: "
                                     "red is brighter than average, blue darker")
         faces = cached_mean_faces(KEY, ds, split)
-        st.plotly_chart(figs.mean_faces_figure(faces, difference=difference), width="stretch",
+        chart(st, figs.mean_faces_figure(faces, difference=difference), width="stretch",
                         key="dataset_mean_chart")
         missing = [display(c) for c in ds.classes if c not in faces]
         if missing:
@@ -129,7 +129,7 @@ if intensities.open:
         measure = c2.radio("Measure", figs.HISTOGRAM_MEASURES, horizontal=True, key="dataset_hist_measure",
                            format_func={"pixels": "pixel values", "image_mean": "image brightness"}.get)
         split = c3.selectbox("Split", split_options, key="dataset_hist_split", disabled=by == "split")
-        st.plotly_chart(cached_histogram(KEY, ds, by, measure, split), width="stretch", key="dataset_hist_chart")
+        chart(st, cached_histogram(KEY, ds, by, measure, split), width="stretch", key="dataset_hist_chart")
 
 if quality.open:
     with quality:
@@ -181,7 +181,7 @@ if quality.open:
         if report.sharpness_shift > SHARPNESS_SHIFT_WARNING:
             st.warning(f"The splits differ {report.sharpness_shift:.0f}× in median sharpness: a model trained on "
                        "one sees different-looking images in the other: check how each split was made.")
-        st.plotly_chart(figs.sharpness_histogram(ds, cached_sharpness(KEY, ds)), width="stretch",
+        chart(st, figs.sharpness_histogram(ds, cached_sharpness(KEY, ds)), width="stretch",
                         key="dataset_sharpness_chart")
 
 if embedding.open:
@@ -220,7 +220,7 @@ if embedding.open:
             st.error(f"Could not embed: {exc}")
             st.stop()
         title = f"{'PCA' if method == 'pca' else 't-SNE'} of {source_label(source)} · {len(indices):,} faces"
-        event = st.plotly_chart(figs.embedding_scatter(coords, ds, indices, title=title), width="stretch",
+        event = chart(st, figs.embedding_scatter(coords, ds, indices, title=title), width="stretch",
                                 key="dataset_embed_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
         picked = selected_indices(event.selection.points) if event else []
         if picked:

@@ -12,7 +12,7 @@ from fer_core.inference.batch import predict_zip_upload
 from fer_core.inference.faces import draw_boxes
 from fer_core.runs.compare import to_csv_bytes
 from fer_core.inference.predictor import default_model
-from app_pages.common import load_predictor, uploaded_bytes
+from app_pages.common import chart, load_predictor, uploaded_bytes
 from app_pages.live_camera import live_camera, live_status
 
 
@@ -79,7 +79,7 @@ def show_many(upload) -> None:
     if record.trained_on_synthetic:
         st.warning(SYNTHETIC_WARNING)
     if len(faces):
-        st.plotly_chart(label_counts(faces["label"], predictor.classes), key="demo_many_counts")
+        chart(st, label_counts(faces["label"], predictor.classes), key="demo_many_counts")
         shown = ["image", "face", "label", "confidence", *predictor.classes, "x", "y", "w", "h"]
         st.dataframe(faces[shown], hide_index=True, width="stretch",
                      column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1)})

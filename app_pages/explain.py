@@ -8,7 +8,7 @@ from fer_core.explain import CAM_METHODS, FAITHFULNESS_METRICS, compare_methods,
 from fer_core.inference.faces import draw_boxes, find_faces
 from fer_core.figures.predictions import method_scores, probability_bars
 from fer_core.inference.predictor import usable_runs
-from app_pages.common import active_dataset, dataset_label, load_predictor, run_label, uploaded_bytes
+from app_pages.common import active_dataset, chart, dataset_label, load_predictor, run_label, uploaded_bytes
 from fer_core.inference.live import TOO_SLOW_FOR_LIVE
 from app_pages.live_camera import live_camera, live_status
 
@@ -143,7 +143,7 @@ for name, image in inputs:
         cols[1].image(overlay(face, result.heatmaps[i]), width=192,
                       caption=f"{method} for {display(result.target_names[i])}")
         cols[1].caption(f"ROAD faithfulness {float(scores[i]):+.3f} (higher is better)")
-        cols[2].plotly_chart(probability_bars(predictor.classes, result.probabilities[i]), width="stretch",
+        chart(cols[2], probability_bars(predictor.classes, result.probabilities[i]), width="stretch",
                              key=f"explain_bars_{name}_{i}")
         for other_dir, (other, other_result) in other_results.items():
             guess = other.classes[int(other_result.predicted[i])]
@@ -161,5 +161,5 @@ if st.button("Score every method on these faces", key="explain_score_methods"):
         with st.spinner("Scoring methods (Score-CAM is the slow one)…"):
             scores = compare_methods(predictor.model, predictor.card, np.concatenate(found_faces), metric=metric,
                                      target=target)
-        st.plotly_chart(method_scores(scores, f"{metric} (higher is better)"), width="stretch",
+        chart(st, method_scores(scores, f"{metric} (higher is better)"), width="stretch",
                         key="explain_method_scores")

@@ -9,6 +9,7 @@ from fer_core.figures.training import training_curves
 from fer_core.common.paths import checkpoints_dir
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
+from app_pages.common import chart
 
 
 GALLERY_LIMIT = 40   # most confident images shown per confusion-matrix cell
@@ -167,7 +168,7 @@ else:
 st.subheader("Training curves")
 with_metrics = [r for r in selected if r.metrics]
 if with_metrics:
-    st.plotly_chart(training_curves({r.run_id: r.metrics for r in with_metrics}, colours=colours), key="runs_curves")
+    chart(st, training_curves({r.run_id: r.metrics for r in with_metrics}, colours=colours), key="runs_curves")
 else:
     st.info("No epoch of the selected runs has finished yet: curves appear after the first one.")
 
@@ -195,7 +196,7 @@ st.download_button("⬇️ Strategy table (CSV)", compare.to_csv_bytes(strategie
                    mime="text/csv", key="runs_download_strategy", on_click="ignore")
 
 st.subheader("Per-class F1 on the test split")
-st.plotly_chart(per_class_f1_bars(compare.per_class_f1(evaluated), colours), key="runs_f1_bars")
+chart(st, per_class_f1_bars(compare.per_class_f1(evaluated), colours), key="runs_f1_bars")
 
 st.subheader("Confusion matrices")
 normalised = st.toggle("Row-normalised (each true class sums to 100 %)", key="runs_cm_normalise")
@@ -209,7 +210,7 @@ for start in range(0, len(evaluated), MATRICES_PER_ROW):
     row = [r for r in evaluated[start:start + MATRICES_PER_ROW] if r.run_id in predictions]
     for column, r in zip(st.columns(MATRICES_PER_ROW), row):
         matrix = compare.confusion_matrix(predictions[r.run_id], normalise=normalised)
-        column.plotly_chart(confusion_heatmap(matrix, title=r.run_id, normalised=normalised),
+        chart(column, confusion_heatmap(matrix, title=r.run_id, normalised=normalised),
                             key=f"runs_cm_{r.run_id}")
 
 # ---------------------------------------------------------------- misclassified gallery

@@ -10,7 +10,7 @@ from fer_core.app import train_form as tf
 from fer_core.common import paths
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
 from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, load_listed
-from app_pages.common import active_choice, active_dataset, dataset_label
+from app_pages.common import active_choice, active_dataset, chart, dataset_label
 
 
 # widget key of each per-architecture setting (tf.ARCH_FIELDS)
@@ -252,7 +252,7 @@ def live_panel() -> None:
                     value = p.latest.get(key)
                     col.metric(label, "–" if value is None else f"{value:.3f}")
             if live.figure is not None:
-                st.plotly_chart(live.figure, width="stretch", key=f"train_curves_{p.run_id}")
+                chart(st, live.figure, width="stretch", key=f"train_curves_{p.run_id}")
 
     st.subheader("Recent runs")
     recent = job_status.recent_jobs(root)

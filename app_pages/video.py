@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import load_predictor
+from app_pages.common import chart, load_predictor
 from fer_core.figures.video import emotion_timeline
 from fer_core.inference.predictor import default_model
 from fer_core.inference.video import VIDEO_EXTENSIONS, VideoError, analyse_video, describe_track, track_timeline
@@ -58,7 +58,7 @@ if not analysis.tracks:
     st.info("No face was found in the sampled frames.")
 for track in analysis.tracks:
     st.subheader(describe_track(track))
-    st.plotly_chart(emotion_timeline(track_timeline(analysis.rows, track["track"], analysis.classes),
+    chart(st, emotion_timeline(track_timeline(analysis.rows, track["track"], analysis.classes),
                                      analysis.classes), key=f"video_timeline_{track['track']}")
 if "video" in outputs:
     st.video(outputs["video"])

@@ -54,3 +54,14 @@ def test_the_curves_of_metrics_read_back_from_a_run_folder(tmp_path):
 def test_planned_epochs_below_one_are_refused():
     with pytest.raises(ValueError, match="epochs must be at least 1, got 0"):
         training_curves(rows(1), epochs=0)
+
+
+def test_every_chart_leaves_room_above_it_for_the_plotly_toolbar():
+    from fer_core.figures.layout import TOOLBAR_ROOM, leave_room_for_toolbar
+    rows = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_acc": 0.5, "val_acc": 0.5,
+             "val_macro_f1": 0.4, "lr": 0.001} for e in (1, 2)]
+    fig = training_curves(rows)
+    fig.update_layout(margin=dict(t=20))
+    assert leave_room_for_toolbar(fig).layout.margin.t == TOOLBAR_ROOM  # the subplot titles sit below it
+    fig.update_layout(margin=dict(t=120))
+    assert leave_room_for_toolbar(fig).layout.margin.t == 120  # a larger margin is kept
