@@ -19,7 +19,32 @@ from app_pages.live_camera import live_camera, live_status
 SYNTHETIC_WARNING = ("This model learned from drawn, synthetic faces, not photos of people, so its answer on a real "
                      "photo is often wrong. Train a model on real faces (FER2013) for a trustworthy answer.")
 
+PRIVACY = "🔒 Your photos and camera stay on this computer: nothing is uploaded anywhere."
+
+
+def _clear_picture() -> None:
+    """'Try another': fresh, empty photo and snapshot inputs (a file input is emptied by giving it a new key)."""
+    st.session_state.demo_round = st.session_state.get("demo_round", 0) + 1
+
+
+def _key(name: str) -> str:
+    """The input's key in this round of 'Try another' (the plain name the first time)."""
+    n = st.session_state.get("demo_round", 0)
+    return name if n == 0 else f"{name}_{n}"
+
+
+def sure_means(record) -> str:
+    """What "sure" means, with the model's own measured test accuracy where it has one."""
+    text = f"\"Sure\" is the share the model gives its answer among the {len(predictor.classes)} emotions it knows."
+    accuracy = (record.evaluation or {}).get("accuracy")
+    if accuracy is not None:
+        text += (f" On the {record.evaluation.get('n', 0):,} test faces it was checked on, its answer was right "
+                 f"{accuracy:.0%} of the time.")
+    return text
+
+
 st.title("🎭 What's the emotion?")
+st.caption(PRIVACY)
 
 record = default_model()
 if record is None:
@@ -46,8 +71,8 @@ def show_answer(picture: bytes) -> None:
         return
     if result.whole_image:
         st.caption("I couldn't spot a face, so I looked at the whole picture.")
-    elif len(result.faces) > 1:
-        st.caption(f"I found {len(result.faces)} faces.")
+    else:
+        st.caption(f"I found {len(result.faces)} face{'s' if len(result.faces) > 1 else ''}.")
         st.image(draw_boxes(picture, [f.box for f in result.faces], [str(i + 1) for i in range(len(result.faces))]),
                  width=480)
     if record.trained_on_synthetic:
@@ -61,8 +86,9 @@ def show_answer(picture: bytes) -> None:
                         f"<div style='font-size:3rem;font-weight:700'>{name}</div>", unsafe_allow_html=True)
             st.progress(face.confidence, text=f"{face.confidence:.0%} sure")
             runner_up, runner_up_p = face.ranked()[1]
-            if runner_up_p > 0.25:
-                st.caption(f"It could also be {DISPLAY_NAMES.get(runner_up, runner_up).lower()} ({runner_up_p:.0%}).")
+            st.caption(f"Next most likely: {DISPLAY_NAMES.get(runner_up, runner_up).lower()} ({runner_up_p:.0%}).")
+    st.caption(sure_means(record))
+    st.button("🔁 Try another photo", key="demo_try_another", on_click=_clear_picture)
 
 
 def show_many(upload) -> None:
@@ -93,7 +119,7 @@ upload_tab, live_tab, snapshot_tab, many_tab = st.tabs(
     ["🖼️ Upload a photo", "🎥 Live camera", "📷 One snapshot", "🗂️ Many photos"])
 with upload_tab:
     upload = st.file_uploader("Choose a photo of a face", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
-                              key="demo_upload")
+                              key=_key("demo_upload"))
 with live_tab:
     st.markdown("Press **START** and allow the camera: every face gets its emotion, live. The video stays on "
                 "this computer.")
@@ -104,7 +130,7 @@ with snapshot_tab:
     snapshot = None
     if st.toggle("Use my camera for one picture", key="demo_use_camera",
                  help="For browsers where the live camera does not work"):
-        snapshot = st.camera_input("Look at the camera and make a face", key="demo_camera")
+        snapshot = st.camera_input("Look at the camera and make a face", key=_key("demo_camera"))
 with many_tab:
     archive = st.file_uploader("A zip of photos: every face in every photo gets its emotion", type=["zip"],
                                key="demo_many_upload")

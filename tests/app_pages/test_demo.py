@@ -100,3 +100,21 @@ def test_a_zip_of_photos_gives_a_table_a_count_per_emotion_and_a_csv_listing_unr
     chart = at.get("plotly_chart")[0]
     assert chart.proto.spec and "demo_many_counts" in chart.proto.id
     assert at.get("download_button")[0].label.startswith("⬇️ All rows as CSV")
+
+
+def test_the_answer_shows_the_boxed_photo_the_runner_up_what_sure_means_and_a_fresh_start(bundled_model):
+    from tests.inference.test_live import frame_with_faces
+    at = demo_page().run()
+    ok, photo = cv2.imencode(".png", frame_with_faces(1))  # a 640x480 photo with one face in it
+    at.file_uploader(key="demo_upload").set_value(("me.png", photo.tobytes(), "image/png"))
+    at.run()
+    assert not at.exception
+    assert any(c.value.startswith("I found 1 face") for c in at.caption)
+    assert len(at.get("image")) >= 2  # the photo with its face box, and the face itself
+    assert any(c.value.startswith("Next most likely: ") for c in at.caption)
+    sure = next(c.value for c in at.caption if c.value.startswith('"Sure" is the share'))
+    assert "3,589 test faces" in sure and "% of the time" in sure  # the bundled model's own measured accuracy
+    assert any("stay on this computer" in c.value for c in at.caption)
+    at.button(key="demo_try_another").click().run()
+    assert not at.exception and not at.get("progress")  # the answer is gone: an empty upload box again
+    assert at.file_uploader(key="demo_upload_1").value is None
