@@ -48,8 +48,8 @@ st.caption(PRIVACY)
 
 record = default_model()
 if record is None:
-    st.info("There is no trained model yet. Open the Train page and press Launch; a first model is "
-            "ready in about 2 minutes. Then come back here.")
+    st.info("There is no trained model yet. Open the Train page and press Launch; it shows the run's progress "
+            "and when it is done. Then come back here.")
     st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
     st.stop()
 predictor, error = load_predictor(record.run_dir)

@@ -22,8 +22,7 @@ st.caption("Upload photos, take a webcam snapshot or pick a dataset face. Faces 
 
 records = usable_runs(deep_only=True, include_builtin=True)
 if not records:
-    st.info("No trained model yet. Train one on the Train page (a simple_cnn takes about 2 minutes on CPU), "
-            "then come back here.")
+    st.info("No trained model yet. Train one on the Train page (it shows the run's progress), then come back here.")
     st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
     st.stop()
 

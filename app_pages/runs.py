@@ -54,8 +54,8 @@ if "runs_delete_message" in st.session_state:
 
 records = list_runs()
 if not records:
-    st.info("No runs yet. Train a model on the Train page (a few minutes on a CPU with the built-in synthetic "
-            "faces), or from a terminal: `python -m fer_core train --epochs 5`. Finished runs appear here.")
+    st.info("No runs yet. Train a model on the Train page, or from a terminal: `python -m fer_core train "
+            "--epochs 5`. Finished runs appear here.")
     st.page_link("app_pages/train.py", label="Go to the Train page", icon="🏋️")
     st.stop()
 

@@ -8,6 +8,7 @@ from fer_core import jobs
 from fer_core.app import job_status
 from fer_core.app import train_form as tf
 from fer_core.common import paths
+from fer_core.data.synthetic import DEFAULT_SIZE as SYNTHETIC_DEFAULT_SIZE
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
 from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, load_listed
 from app_pages.common import active_choice, active_dataset, chart, dataset_label
@@ -153,8 +154,8 @@ cols[1].number_input("Early stopping patience", min_value=0, step=1, key="train_
 cols[2].number_input("Seed", min_value=0, step=1, key="train_seed", persist_state=KEEP)
 if choice.is_synthetic:
     cols[3].number_input("Synthetic faces", min_value=1, step=500, key="train_synthetic_size", persist_state=KEEP,
-                         help="how many synthetic faces the run generates (Home previews the default 4,000); "
-                              "fewer train faster")
+                         help=f"how many synthetic faces the run generates (Home previews the generator's "
+                              f"default, {SYNTHETIC_DEFAULT_SIZE:,}); fewer train faster")
 can_pretrain = any(tf.supports_pretrained(a) for a in deep)
 if can_pretrain:
     cols = st.columns(2)
@@ -169,6 +170,11 @@ if can_pretrain:
 n_runs = len(archs) * len(strategies)
 st.caption(f"{len(archs)} architecture(s) × {len(strategies)} strateg{'y' if len(strategies) == 1 else 'ies'} = "
            f"**{n_runs} run(s)**, run one after another (or one per GPU)")
+if archs:
+    estimate = job_status.estimate_duration(archs[0], choice.path or None, ss.train_epochs, paths.checkpoints_dir())
+    planned = len(archs) * max(1, len(strategies))
+    st.caption(estimate.sentence(planned) if estimate else
+               "No similar run has finished here yet, so there is no estimate of how long this takes.")
 if st.button("🚀 Launch", type="primary", key="train_launch"):
     arch_values = {}  # None: each architecture's own defaults
     if deep and not per_arch:

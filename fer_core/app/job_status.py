@@ -251,3 +251,35 @@ def cancel_run(run_dir: str | Path) -> str:
     except RunError as exc:
         return f"Could not cancel {name}: {exc}"
     return f"Cancelled {name}." if after == "cancelled" else f"{name} {after} before it could be cancelled."
+
+
+@dataclass
+class DurationEstimate:
+    """How long a run like the one about to be launched took here last time."""
+
+    seconds: float          # scaled to the planned epochs
+    from_run: str
+    its_seconds: float
+    its_epochs: int
+
+    def sentence(self, runs_planned: int = 1) -> str:
+        each = f"about {format_duration(self.seconds)}"
+        total = f"; {runs_planned} runs one after another: about {format_duration(self.seconds * runs_planned)}" \
+            if runs_planned > 1 else ""
+        return (f"Estimated {each} per run{total} (the last similar run here, {self.from_run}, took "
+                f"{format_duration(self.its_seconds)} for {self.its_epochs} epochs).")
+
+
+def estimate_duration(arch: str, data: str | None, epochs: int, root: str | Path | None = None) -> DurationEstimate | None:
+    """From the newest completed run with the same architecture and data: its duration scaled by epochs
+    (data loading included in the scaling: a rough figure, said to be one). None when there is none."""
+    from fer_core.common.synthetic import is_synthetic_source
+    from fer_core.runs.store import list_runs
+    same_data = (lambda d: is_synthetic_source(d)) if is_synthetic_source(data) else (lambda d: str(d) == str(data))
+    for record in list_runs(root):  # newest first
+        summary = record.summary()
+        if record.state == "completed" and record.config.get("arch") == arch and same_data(record.config.get("data")) \
+                and summary["duration_s"] and summary["epochs"]:
+            return DurationEstimate(summary["duration_s"] * epochs / summary["epochs"], record.run_id,
+                                    summary["duration_s"], summary["epochs"])
+    return None

@@ -144,3 +144,23 @@ def test_recent_jobs_rows_carry_status_progress_and_the_failure(tmp_path):
     assert len(js.recent_jobs(tmp_path, limit=1)) == 1
     with pytest.raises(ValueError, match="limit must be at least 1"):
         js.recent_jobs(tmp_path, limit=0)
+
+
+def test_the_duration_estimate_comes_from_the_last_similar_completed_run(tmp_path):
+    from fer_core.app.job_status import estimate_duration
+    from fer_core.runs.store import append_metrics, create_run, write_status
+    from fer_core.training.config import TrainConfig
+    assert estimate_duration("simple_cnn", None, 6, tmp_path) is None
+    run = create_run(TrainConfig(epochs=3), tmp_path)
+    for epoch in (1, 2, 3):
+        append_metrics(run, {"epoch": epoch, "val_acc": 0.5})
+    import json
+    write_status(run, "completed")
+    status = json.loads((run / runs.STATUS).read_text())
+    (run / runs.STATUS).write_text(json.dumps({**status, "started_at": 1000.0, "finished_at": 1012.0}))  # 12 s, 3 epochs
+    estimate = estimate_duration("simple_cnn", None, 6, tmp_path)
+    assert estimate.seconds == 24.0 and estimate.from_run == run.name
+    assert estimate.sentence(2) == (f"Estimated about 24 s per run; 2 runs one after another: about 48 s (the last "
+                                    f"similar run here, {run.name}, took 12 s for 3 epochs).")
+    assert estimate_duration("resnet18", None, 6, tmp_path) is None  # another architecture says nothing
+    assert estimate_duration("simple_cnn", "/data/fer2013.zip", 6, tmp_path) is None  # nor other data
