@@ -77,3 +77,9 @@ def chart(where, fig, **kwargs):
     toolbar, so it never covers a title or a label."""
     from fer_core.figures.layout import CHART_CONFIG, leave_room_for_toolbar
     return where.plotly_chart(leave_room_for_toolbar(fig), config=CHART_CONFIG, **kwargs)
+
+
+def gallery(images, captions, tooltips=None, tile_px: int = 96) -> None:
+    """Faces in a grid of same-size tiles; long captions are cut, and shown whole on hover."""
+    from fer_core.figures.gallery import gallery_html
+    st.markdown(gallery_html(images, captions, tooltips, tile_px), unsafe_allow_html=True)

@@ -13,7 +13,7 @@ from fer_core.common.emotions import display
 from fer_core.figures import dataset as figs
 from fer_core.runs.store import CHECKPOINT, RunError
 from fer_core.data.sharpness import sharpness_of
-from app_pages.common import active_choice, active_dataset, chart, dataset_label
+from app_pages.common import active_choice, active_dataset, chart, dataset_label, gallery
 
 
 ALL = "all"
@@ -60,8 +60,9 @@ def reroll_samples():
 
 
 def show_faces(ds, indices, scale=2):
+    """A gallery of dataset faces: the class under each, "split · class · id" on hover."""
     tiles, captions = figs.face_tiles(ds, indices, scale=scale)
-    st.image(tiles, caption=captions)
+    gallery(tiles, [c.split(" · ")[1] for c in captions], tooltips=captions)
 
 
 st.title("🗂️ Dataset")

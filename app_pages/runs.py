@@ -9,7 +9,7 @@ from fer_core.figures.training import training_curves
 from fer_core.common.paths import checkpoints_dir
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
-from app_pages.common import chart
+from app_pages.common import chart, gallery
 
 
 GALLERY_LIMIT = 40   # most confident images shown per confusion-matrix cell
@@ -261,6 +261,7 @@ if len(rows):
                                                                  f" · {display(true_class)} {t:.0%}")
                         for p, t in zip(found[compare.PROB_PREFIX + predicted_class],
                                         found[compare.PROB_PREFIX + true_class])]
-            st.image(list(compare.upscale(faces, UPSCALE)), caption=captions)
+            gallery(list(compare.upscale(faces, UPSCALE)), captions,
+                    tooltips=[f"{i} · {c}" for i, c in zip(found["id"].astype(str), captions)], tile_px=48 * UPSCALE)
             with st.expander("All class probabilities of these images"):
                 st.dataframe(found, hide_index=True, key="runs_gallery_probabilities")
