@@ -10,7 +10,7 @@ from fer_core.jobs.queue import active_runs
 from fer_core.runs.store import list_runs
 from fer_core.app.system_info import device_info
 from fer_core.app.uploads import UploadError, save_uploaded_dataset
-from app_pages.common import cached_dataset, chart, dataset_label, set_active_choice
+from app_pages.common import active_choice, cached_dataset, chart, dataset_label, set_active_choice
 
 PAGES = [
     ("app_pages/dataset.py", "Dataset", "🗂️", "the faces, class balance, duplicates and leaks between splits"),
@@ -90,7 +90,9 @@ with form_col, st.form("home_dataset_form"):
 
 ds, error = cached_dataset(path.strip() or SYNTHETIC, class_set)
 if error:
-    st.error(error)
+    still = active_choice()  # what the other pages keep using: the last dataset that loaded
+    st.error(f"{error}\n\nThe active dataset is still **{still.path}** ({still.class_set} classes); the other "
+             "pages keep using it.")
     st.stop()
 set_active_choice(DatasetChoice(path.strip() or SYNTHETIC, class_set))
 

@@ -32,6 +32,7 @@ def test_home_bad_dataset_path_gives_a_message_not_a_traceback(tmp_path):
     at.button[0].click().run()
     assert not at.exception
     assert "no such file or folder" in at.error[0].value
+    assert "The active dataset is still **synthetic**" in at.error[0].value  # and which one the pages use
 
 
 def test_home_reads_a_kaggle_zip(kaggle_zip):
