@@ -5,7 +5,7 @@ import streamlit as st
 from fer_core.runs import compare
 from fer_core.common.emotions import display
 from fer_core.figures.runs import confusion_heatmap, per_class_f1_bars, run_colours
-from fer_core.figures.training import training_curves
+from fer_core.figures.training import METRICS, X_AXES, metric_curves
 from fer_core.common.paths import checkpoints_dir
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
@@ -168,7 +168,11 @@ else:
 st.subheader("Training curves")
 with_metrics = [r for r in selected if r.metrics]
 if with_metrics:
-    chart(st, training_curves({r.run_id: r.metrics for r in with_metrics}, colours=colours), key="runs_curves")
+    pick, axis = st.columns([3, 2])
+    metric = pick.segmented_control("Metric", list(METRICS), default="accuracy", key="runs_curve_metric") or "accuracy"
+    x_axis = axis.segmented_control("Against", list(X_AXES), default="epoch", key="runs_curve_x") or "epoch"
+    chart(st, metric_curves({r.run_id: r.metrics for r in with_metrics}, metric, x_axis, colours=colours),
+          key="runs_curves")
 else:
     st.info("No epoch of the selected runs has finished yet: curves appear after the first one.")
 

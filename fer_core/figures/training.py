@@ -87,3 +87,45 @@ def _add_runs(fig: go.Figure, histories: Mapping[str, Sequence[dict]], colours: 
                                 row=1, col=panel)
                 first = False
     return xs
+
+
+# The Runs page's metric picker: label -> (metrics.csv columns drawn, axis title, tick format)
+METRICS = {
+    "loss": (("train_loss", "val_loss"), "loss", None),
+    "accuracy": (("train_acc", "val_acc"), "accuracy", ".0%"),
+    "macro-F1": (("val_macro_f1",), "val macro-F1", ".2f"),
+    "learning rate": (("lr",), "learning rate", ".1e"),
+}
+X_AXES = {"epoch": ("epoch", "epoch"), "wall time": ("elapsed_seconds", "seconds since the run started")}
+
+
+def metric_curves(histories: Mapping[str, Sequence[dict]], metric: str = "accuracy", x: str = "epoch",
+                  colours: Mapping[str, str] | None = None) -> go.Figure:
+    """One metric of several runs ({label: metrics.csv rows}), one colour per run, train solid and val
+    dashed, against the epoch or the wall time since each run started."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
+    if x not in X_AXES:
+        raise ValueError(f"unknown x axis {x!r}; choose from {', '.join(X_AXES)}")
+    columns, axis_title, tick_format = METRICS[metric]
+    x_column, x_title = X_AXES[x]
+    colours = {**run_colours(list(histories)), **(colours or {})}
+    fig = go.Figure()
+    for label, rows in histories.items():
+        rows = [r for r in rows if r.get(x_column) is not None]
+        first = True
+        for column in columns:
+            ys = [r.get(column) for r in rows]
+            if all(y is None for y in ys):
+                continue
+            fig.add_scatter(x=[r[x_column] for r in rows], y=ys, mode="lines+markers", name=label, legendgroup=label,
+                            showlegend=first, marker=dict(size=5),
+                            line=dict(color=colours[label], dash="dash" if column.startswith("val") else "solid"),
+                            hovertemplate=f"{label}<br>{x} %{{x:.4g}}<br>{column} %{{y:.4f}}<extra></extra>")
+            first = False
+    fig.update_xaxes(title_text=x_title, rangemode="tozero")
+    fig.update_yaxes(title_text=axis_title, tickformat=tick_format, rangemode="tozero",
+                     type="log" if metric == "learning rate" else None)
+    fig.update_layout(height=360, margin=dict(t=30, b=10, l=10, r=10), legend=dict(orientation="h", y=-0.25),
+                      legend_title="run (solid: train, dashed: val)")
+    return fig

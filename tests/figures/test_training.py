@@ -65,3 +65,18 @@ def test_every_chart_leaves_room_above_it_for_the_plotly_toolbar():
     assert leave_room_for_toolbar(fig).layout.margin.t == TOOLBAR_ROOM  # the subplot titles sit below it
     fig.update_layout(margin=dict(t=120))
     assert leave_room_for_toolbar(fig).layout.margin.t == 120  # a larger margin is kept
+
+
+def test_metric_curves_draw_the_chosen_metric_per_run_against_epochs_or_wall_time():
+    from fer_core.figures.training import metric_curves
+    rows = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "train_acc": 0.5 + e / 10, "val_acc": 0.4 + e / 10,
+             "val_macro_f1": 0.3, "lr": 1e-3 / e, "elapsed_seconds": 7.5 * e} for e in (1, 2, 3)]
+    fig = metric_curves({"run-a": rows, "run-b": rows[:2]}, "loss", "wall time")
+    assert [(t.name, t.line.dash) for t in fig.data] == [("run-a", "solid"), ("run-a", "dash"), ("run-b", "solid"),
+                                                       ("run-b", "dash")]
+    assert list(fig.data[0].x) == [7.5, 15.0, 22.5] and fig.layout.xaxis.title.text == "seconds since the run started"
+    f1 = metric_curves({"run-a": rows}, "macro-F1")
+    assert len(f1.data) == 1 and list(f1.data[0].x) == [1, 2, 3]
+    assert metric_curves({"run-a": rows}, "learning rate").layout.yaxis.type == "log"
+    with pytest.raises(ValueError, match="unknown metric"):
+        metric_curves({"run-a": rows}, "speed")
