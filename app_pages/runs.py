@@ -9,6 +9,7 @@ from fer_core.figures.training import METRICS, X_AXES, metric_curves
 from fer_core.common.paths import checkpoints_dir
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
+from fer_core.runs.notes import MAX_NAME, MAX_NOTES, RunNotes, parse_tags, read_notes, write_notes
 from app_pages.common import chart, gallery
 
 
@@ -97,7 +98,7 @@ event = st.dataframe(
     selection_default={"selection": {"rows": [first_evaluated]}} if first_evaluated is not None else None)
 selected = [records[i] for i in event.selection.rows if 0 <= i < len(records)]
 
-left, middle, _, right = st.columns([2, 2, 1, 2])
+left, middle, notes_col, right = st.columns([2, 2, 2, 2])
 left.download_button(
     "⬇️ Download the comparison (CSV)", compare.to_csv_bytes(compare.runs_table(selected or records)),
     file_name="runs_comparison.csv", mime="text/csv", key="runs_download_csv", on_click="ignore",
@@ -130,6 +131,25 @@ with middle.popover("📦 Export a model", key="runs_export_popover"):
                                mime="application/octet-stream", key="runs_export_download", on_click="ignore")
             st.download_button(f"⬇️ {download.sidecar_name}", download.sidecar, file_name=download.sidecar_name,
                                mime="application/json", key="runs_export_sidecar", on_click="ignore")
+with notes_col.popover("✏️ Name, tags, notes", key="runs_notes_popover"):
+    default = listed.index(selected[0].run_id) if selected else 0
+    notes_id = st.selectbox("Run", listed, index=default, key="runs_notes_select")
+    notes_dir = records[listed.index(notes_id)].run_dir
+    current = read_notes(notes_dir)
+    with st.form("runs_notes_form"):
+        name = st.text_input("Name", value=current.name, max_chars=MAX_NAME, key=f"runs_notes_name_{notes_id}")
+        tags = st.text_input("Tags (comma-separated)", value=", ".join(current.tags), key=f"runs_notes_tags_{notes_id}")
+        text = st.text_area("Notes", value=current.notes, max_chars=MAX_NOTES, key=f"runs_notes_text_{notes_id}")
+        if st.form_submit_button("Save"):
+            try:
+                write_notes(notes_dir, RunNotes(name, parse_tags(tags), text))
+            except (ValueError, OSError) as exc:
+                st.error(f"Not saved: {exc}")
+            else:
+                st.session_state.runs_notes_saved = notes_id
+                st.rerun()
+    if st.session_state.pop("runs_notes_saved", None) == notes_id:
+        st.success("Saved in the run's folder (notes.json).")
 with right.popover("🗑️ Delete a run", key="runs_delete_popover"):
     default = listed.index(selected[0].run_id) if selected else 0
     run_id = st.selectbox("Run to delete", listed, index=default, key="runs_delete_select")
@@ -164,6 +184,15 @@ if len(sources) > 1:
                "scores are measured on different test sets and are not directly comparable.")
 else:
     st.caption(("🧪 " if sources[0].startswith("SYNTHETIC") else "📁 ") + f"Data: {sources[0]}")
+
+if len(selected) > 1:
+    st.subheader("What differs")
+    differences = compare.config_differences(selected)
+    if differences.empty:
+        st.caption("The selected runs have the same configuration.")
+    else:
+        st.caption("The settings whose values are not the same in all the selected runs.")
+        st.dataframe(differences, hide_index=True, key="runs_differences", width="stretch")
 
 st.subheader("Training curves")
 with_metrics = [r for r in selected if r.metrics]

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from fer_core import jobs
-from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, RunRecord, load_listed, load_run, read_status, run_folders
+from fer_core.runs.store import (ACTIVE, UNREADABLE, RunError, RunRecord, dataset_name, load_listed, load_run,
+                                 read_status, run_folders)
 
 # ---------------------------------------------------------------- live progress
 
@@ -191,6 +192,7 @@ class JobRow:
     duration_s: float | None
     test_accuracy: float | None
     failure: Failure | None
+    dataset: str = ""
 
     @property
     def run_id(self) -> str:
@@ -200,7 +202,7 @@ class JobRow:
         """A flat dict for st.dataframe: the same progress words and fraction as the live panel, text
         cells empty rather than None, the test accuracy as a fraction (shown as a percentage)."""
         p = self.progress
-        return {"run": p.run_id, "architecture": p.arch, "imbalance": p.imbalance,
+        return {"run": p.run_id, "architecture": p.arch, "imbalance": p.imbalance, "dataset": self.dataset,
                 "status": STATE_LABELS.get(p.state, p.state), "where": p.label,
                 "progress": p.fraction, "test accuracy": self.test_accuracy,
                 "started": self.started.strftime("%Y-%m-%d %H:%M") if self.started else "",
@@ -224,7 +226,8 @@ def job_row(record: RunRecord) -> JobRow:
     summary = record.summary()
     started = record.status.get("started_at")  # a queued run has not started: no time shown
     return JobRow(progress_of(record), datetime.fromtimestamp(started) if started else None,
-                  summary["duration_s"], summary["test_accuracy"], describe_failure(record.status))
+                  summary["duration_s"], summary["test_accuracy"], describe_failure(record.status),
+                  dataset_name(record.config) if record.readable else "")
 
 
 def recent_jobs(root: str | Path | None = None, limit: int = 20) -> list[JobRow]:

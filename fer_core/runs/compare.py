@@ -23,6 +23,7 @@ import pandas as pd
 
 from fer_core import runs
 from fer_core.common.emotions import ALL_CLASSES
+from fer_core.runs.notes import read_notes
 from fer_core.runs.store import RunRecord
 from fer_core.common.synthetic import is_synthetic_source
 
@@ -62,6 +63,22 @@ def strategy_label(config: dict) -> str:
     if not options:
         return name
     return f"{name} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+
+
+def config_differences(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """For two or more runs: one row per config key whose value is not the same in all of them (keys a
+    run lacks count as different), one column per run; empty when they agree on everything."""
+    keys = sorted({k for r in records for k in r.config})
+    rows = []
+    for key in keys:
+        values = [json.dumps(r.config.get(key), sort_keys=True, default=str) for r in records]
+        if len(set(values)) > 1:
+            rows.append({"setting": key, **{r.run_id: _shown(r.config.get(key, "(not set)")) for r in records}})
+    return pd.DataFrame(rows, columns=["setting", *(r.run_id for r in records)])
+
+
+def _shown(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
 def has_evaluation(record: RunRecord) -> bool:
@@ -114,8 +131,11 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
         ev = r.evaluation if evaluated else {}
         per_class = ev.get("per_class") or {}
         note = status_note(r)
+        notes = read_notes(r.run_dir)
         rows.append({
             "run_id": r.run_id,
+            "name": notes.name,
+            "tags": ", ".join(notes.tags),
             "architecture": r.config.get("arch"),
             "strategy": strategy_label(r.config),
             "status": r.state,
@@ -127,7 +147,7 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
             "data": data_label(r.config),
             "note": note[1] if note else "",
         })
-    columns = ["run_id", "architecture", "strategy", "status", "test_accuracy", "macro_f1",
+    columns = ["run_id", "name", "tags", "architecture", "strategy", "status", "test_accuracy", "macro_f1",
                *(F1_PREFIX + c for c in classes), "epochs", "duration_s", "data", "note"]
     return pd.DataFrame(rows, columns=columns)
 

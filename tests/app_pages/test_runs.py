@@ -175,3 +175,25 @@ def test_an_unreadable_run_is_listed_with_its_reason_and_the_others_still_compar
     at.button(key="runs_delete_button").click().run()
     assert not at.exception, at.exception
     assert not broken.exists(), [m.value for m in [*at.error, *at.warning, *at.success]]
+
+
+def test_a_run_is_named_tagged_and_noted_and_two_runs_show_what_differs(run_in_checkpoints):
+    import shutil
+    other = run_in_checkpoints.parent / "20200101-000000-simple_cnn-focal"
+    shutil.copytree(run_in_checkpoints, other)
+    config = json.loads((other / runs.CONFIG).read_text())
+    (other / runs.CONFIG).write_text(json.dumps({**config, "imbalance": "focal", "lr": 0.01}))
+    at = open_page(rows=[0, 1])
+    assert not at.exception
+    differences = next(d.value for d in at.dataframe if "setting" in d.value.columns).set_index("setting")
+    assert {"imbalance", "lr"} <= set(differences.index) and "seed" not in differences.index
+    assert differences.loc["imbalance", other.name] == "focal"
+    run_id = run_in_checkpoints.name
+    at.text_input(key=f"runs_notes_name_{run_id}").set_value("first baseline")
+    at.text_input(key=f"runs_notes_tags_{run_id}").set_value("baseline, cpu")
+    at.text_area(key=f"runs_notes_text_{run_id}").set_value("the one to beat")
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert not at.exception
+    table = at.dataframe(key="runs_table").value.set_index("run_id")
+    assert table.loc[run_id, "name"] == "first baseline" and table.loc[run_id, "tags"] == "baseline, cpu"
+    assert json.loads((run_in_checkpoints / "notes.json").read_text())["notes"] == "the one to beat"

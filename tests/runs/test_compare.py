@@ -220,8 +220,9 @@ def test_upscale_keeps_pixels_crisp_and_refuses_bad_factors():
 def read_back(data: bytes) -> pd.DataFrame:
     """A downloaded table as a spreadsheet user reads it: missing scores NaN, empty notes empty strings."""
     table = pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""])
-    if "note" in table.columns:
-        table["note"] = table["note"].fillna("").astype(str)
+    for text in ("note", "name", "tags"):  # text columns: an empty cell is "" (not a missing number)
+        if text in table.columns:
+            table[text] = table[text].fillna("").astype(str)
     return table
 
 
@@ -263,3 +264,18 @@ def test_the_strategy_table_gives_val_accuracy_and_val_macro_f1_their_own_column
     assert best["test_accuracy"] == int(table.index[table["strategy"] == "none"][0])
     html = cmp.highlight_best(shown, table).to_html()
     assert html.count("font-weight: bold") >= 1
+
+
+def test_config_differences_lists_only_the_settings_that_differ(trained_run):
+    import copy
+
+    from fer_core.runs import compare as cmp
+    a = runs.load_run(trained_run)
+    b = copy.deepcopy(a)
+    b.run_dir = trained_run.parent / "other-run"
+    b.config["lr"] = 0.01
+    b.config.pop("seed")
+    diff = cmp.config_differences([a, b]).set_index("setting")
+    assert list(diff.index) == ["lr", "seed"]
+    assert diff.loc["lr", "other-run"] == "0.01" and diff.loc["seed", "other-run"] == "(not set)"
+    assert cmp.config_differences([a, copy.deepcopy(a)]).empty
