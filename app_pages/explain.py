@@ -1,4 +1,6 @@
 """Explain: which parts of a face drove a run's prediction (Grad-CAM and friends)."""
+import hashlib
+
 import numpy as np
 import streamlit as st
 
@@ -155,10 +157,20 @@ st.subheader("How faithful is each method?")
 metric = st.radio("Faithfulness metric", list(FAITHFULNESS_METRICS.names()), horizontal=True,
                   key="explain_metric", help="Higher is better for both.")
 st.caption(FAITHFULNESS_METRICS.get(metric).description)
-if st.button("Score every method on these faces", key="explain_score_methods"):
-    if found_faces:
-        with st.spinner("Scoring methods (Score-CAM is the slow one)…"):
-            scores = compare_methods(predictor.model, predictor.card, np.concatenate(found_faces), metric=metric,
-                                     target=target)
-        chart(st, method_scores(scores, f"{metric} (higher is better)"), width="stretch",
-                        key="explain_method_scores")
+all_faces = np.concatenate(found_faces) if found_faces else None
+score_key = (run_dir, metric, str(target), hashlib.sha256(all_faces.tobytes()).hexdigest() if found_faces else "")
+if st.button("Score every method on these faces", key="explain_score_methods") and found_faces:
+    bar = st.progress(0.0, text="Scoring…")
+
+    def report(name: str, done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Scoring {name} ({done + 1} of {total}; Score-CAM is the slow one)…")
+
+    scores = compare_methods(predictor.model, predictor.card, all_faces, metric=metric, target=target, progress=report)
+    bar.empty()
+    st.session_state.explain_method_scores = (score_key, scores)  # kept for the same faces, run, metric, class
+stored = st.session_state.get("explain_method_scores")
+if stored and stored[0] == score_key:
+    chart(st, method_scores(stored[1], f"{metric} (higher is better)"), width="stretch", key="explain_method_scores")
+    st.caption(f"Each score is the mean over the {len(all_faces)} face(s) above"
+               + (f"; {method}'s equals the mean of its per-face ROAD scores shown with each map."
+                  if metric == "road" else "; the per-face scores shown with each map are ROAD's, not this metric's."))

@@ -64,6 +64,11 @@ def test_a_dataset_sample_can_be_explained_and_methods_scored(run_in_checkpoints
     at.button(key="explain_score_methods").click().run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 2  # probability bars + one bar per method
+    assert any("equals the mean of its per-face ROAD scores" in c.value for c in at.caption)
+    at.run()  # any other widget change reruns the page: the scores stay, without scoring again
+    assert len(at.get("plotly_chart")) == 2
+    at.radio(key="explain_metric").set_value("drop").run()  # another metric: those scores no longer apply
+    assert len(at.get("plotly_chart")) == 1
 
 
 def test_a_file_that_is_not_an_image_gives_a_message(run_in_checkpoints):

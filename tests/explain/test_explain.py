@@ -336,3 +336,23 @@ def test_bad_faithfulness_and_overlay_arguments(simple):
         E.overlay(faces[0], heat[0], alpha=1.5)
     with pytest.raises(ValueError, match="size"):
         E.overlay(faces[0], heat[0], size=4)
+
+
+def test_a_face_s_road_score_is_its_own_so_the_comparison_agrees_with_the_per_face_scores(trained):
+    """Explain shows per-face ROAD scores under each map and a per-method mean below: they must agree
+    whatever the faces were scored with (the reported mismatch: 0.301 against a mean of 0.321)."""
+    model, card, test = trained
+    faces = test.images[:4]
+    result = E.explain_faces(model, card, faces)
+    together = E.faithfulness(model, card, faces, result.heatmaps, result.targets, metric="road")
+    apart = np.concatenate([E.faithfulness(model, card, faces[i:i + 2], result.heatmaps[i:i + 2],
+                                           result.targets[i:i + 2], metric="road") for i in (0, 2)])
+    np.testing.assert_array_equal(together, apart)
+    seen = []
+    scores = E.compare_methods(model, card, faces, methods=["gradcam", "eigencam"], metric="road",
+                               progress=lambda name, done, total: seen.append((name, done, total)))
+    assert scores["gradcam"] == pytest.approx(float(together.mean()), abs=1e-6)
+    assert seen == [("gradcam", 0, 2), ("eigencam", 1, 2)]
+    before = torch.random.get_rng_state()
+    E.faithfulness(model, card, faces[:1], result.heatmaps[:1], result.targets[:1])
+    assert torch.equal(before, torch.random.get_rng_state())  # the caller's random state is untouched
