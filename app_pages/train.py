@@ -251,6 +251,8 @@ def live_panel() -> None:
             head.markdown(f"**{p.run_id}** · {p.arch} · {p.imbalance}")
             button.button("Cancel", key=f"train_cancel_{p.run_id}", on_click=_cancel, args=(p.run_dir,))
             st.progress(p.fraction, text=p.label)
+            if p.pace():
+                st.caption(p.pace())
             if p.latest:
                 cols = st.columns(4)
                 for col, (label, key) in zip(cols, (("train loss", "train_loss"), ("train accuracy", "train_acc"),

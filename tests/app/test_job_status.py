@@ -164,3 +164,20 @@ def test_the_duration_estimate_comes_from_the_last_similar_completed_run(tmp_pat
                                     f"similar run here, {run.name}, took 12 s for 3 epochs).")
     assert estimate_duration("resnet18", None, 6, tmp_path) is None  # another architecture says nothing
     assert estimate_duration("simple_cnn", "/data/fer2013.zip", 6, tmp_path) is None  # nor other data
+
+
+def test_a_running_run_says_how_long_it_has_run_how_long_is_left_and_its_speed(tmp_path):
+    import json
+    import time
+
+    from fer_core.runs.store import append_metrics, create_run, load_run, write_status
+    run = create_run(TrainConfig(epochs=6, batch_size=50), tmp_path)
+    for epoch in (1, 2):
+        append_metrics(run, {"epoch": epoch, "val_acc": 0.5, "epoch_seconds": 10.0})
+    write_status(run, "running", phase="training", epoch=2, batch=0, batches=40)
+    status = json.loads((run / runs.STATUS).read_text())
+    (run / runs.STATUS).write_text(json.dumps({**status, "started_at": time.time() - 25}))
+    progress = js.progress_of(load_run(run))
+    assert progress.eta_s == pytest.approx(40.0) and progress.images_per_s == pytest.approx(200.0)
+    assert 24 <= progress.elapsed_s <= 60
+    assert progress.pace().endswith("about 40 s left · 200 images/s") and progress.pace().startswith("running ")
