@@ -91,7 +91,9 @@ if balance.open:
         for col, (split, ratio) in zip(cols[1:], ratios.items()):
             col.metric(f"{split}: imbalance (max/min)", f"{ratio:.1f}×",
                        help="images in the largest class / images in the smallest non-empty class")
-        chart(st, figs.class_distribution(ds), width="stretch", key="dataset_balance_chart")
+        percent = st.toggle("Each split as percentages", key="dataset_balance_percent",
+                            help="Bar heights as each split's share per class: splits of different sizes side by side")
+        chart(st, figs.class_distribution(ds, percent=percent), width="stretch", key="dataset_balance_chart")
 
 if samples.open:
     with samples:

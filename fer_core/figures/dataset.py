@@ -28,22 +28,23 @@ def imbalance_ratios(ds: FaceDataset) -> dict[str, float]:
     return {split: imbalance_ratio(per_class) for split, per_class in ds.counts().items()}
 
 
-def class_distribution(ds: FaceDataset) -> go.Figure:
+def class_distribution(ds: FaceDataset, percent: bool = False) -> go.Figure:
     """Grouped bars: images per class for each split, with counts and percentages; each split's
-    legend entry gives its imbalance ratio (largest / smallest non-empty class)."""
+    legend entry gives its imbalance ratio (largest / smallest non-empty class). With `percent`, bar
+    heights are each split's share per class, so splits of very different sizes compare at a glance."""
     counts = ds.counts()
     fig = go.Figure()
     for split, per_class in counts.items():
         total = max(1, sum(per_class.values()))
         ratio = imbalance_ratio(per_class)
         fig.add_bar(name=f"{split} (max/min {ratio:.1f}×)", x=[_name(c) for c in per_class],
-                    y=list(per_class.values()),
+                    y=[100 * n / total for n in per_class.values()] if percent else list(per_class.values()),
                     text=[f"{n}<br>{100 * n / total:.1f}%" for n in per_class.values()], textposition="outside",
                     hovertemplate="%{x}: %{y} images (%{customdata:.1f}% of " + split + ")<extra></extra>",
                     customdata=[100 * n / total for n in per_class.values()],
                     marker_color=SPLIT_COLOURS.get(split))
-    fig.update_layout(barmode="group", yaxis_title="images", legend_title="split (imbalance)",
-                      margin=dict(t=30, b=10))
+    fig.update_layout(barmode="group", yaxis_title="% of the split's images" if percent else "images",
+                      legend_title="split (imbalance)", margin=dict(t=30, b=10))
     return fig
 
 

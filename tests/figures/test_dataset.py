@@ -45,6 +45,9 @@ def test_class_distribution_has_counts_percentages_and_imbalance(ds):
     assert test.text[1] == "1<br>33.3%"
     # the empty class does not make the ratio infinite: 8 / 2
     assert "4.0×" in train.name and "1.0×" in test.name
+    shares = figs.class_distribution(ds, percent=True)
+    assert list(shares.data[0].y) == [80.0, 20.0, 0.0] and [round(y, 1) for y in shares.data[1].y] == [33.3] * 3
+    assert shares.data[0].text == train.text and shares.layout.yaxis.title.text == "% of the split's images"
     assert figs.imbalance_ratios(ds) == {"train": 4.0, "test": 1.0}
 
 
