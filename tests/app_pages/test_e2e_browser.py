@@ -10,6 +10,7 @@ the folder is printed at the end (`pytest tests/test_e2e_browser.py -m browser`)
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -56,6 +57,7 @@ NAVIGATION = ["Home", "Dataset", "Train", "Runs", "Explain", "Demo", "Video"]  #
 # (url path, page title): st.navigation names each page's URL after its file; Home is the default page.
 PAGES = list(zip(["", "dataset", "train", "runs", "explain", "demo", "video"], NAVIGATION))
 OPENED: list[str] = []  # url paths opened so far on the module's server, in order
+LOAD_SECONDS: dict[str, float] = {}  # page title -> seconds from the request to its script's end, first visit
 
 EXCEPTION = '[data-testid="stException"]'
 ERROR_ALERT = '[data-testid="stAlertContentError"]'
@@ -134,9 +136,12 @@ def shots(tmp_path_factory, request) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     yield folder
     names = sorted(p.name for p in folder.glob("*.png"))
+    (folder / "page_load_seconds.json").write_text(json.dumps(LOAD_SECONDS, indent=2))
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():  # shown even without -s
         print(f"\ne2e screenshots ({len(names)}) in {folder}: {', '.join(names)}")
+        print("page load (s, first visit, request to script end): "
+              + ", ".join(f"{page} {seconds:.1f}" for page, seconds in LOAD_SECONDS.items()))
 
 
 def write_y4m(path: Path, frames: list) -> Path:
@@ -274,9 +279,11 @@ def open_page(driver, base_url: str, path: str, title: str, shots: Path, name: s
     """Load a page by its URL; wait until the navigation shows it as `title`, it has drawn its
     heading and its script has finished."""
     OPENED.append(path)
+    started = time.monotonic()
     driver.get(f"{base_url}/{path}")
     wait_for(driver, page_shown(title), PAGE_LOAD_S, f"the {title} page", shots, name)
     wait_idle(driver, PAGE_LOAD_S, shots, name)
+    LOAD_SECONDS.setdefault(title, round(time.monotonic() - started, 2))
 
 
 # ---------------------------------------------------------------- the tests
@@ -430,7 +437,7 @@ def test_a_tiny_run_launched_from_train_completes_and_shows_on_runs(server, brow
              60, "the 'Queued 1 run(s)' message", shots, "train_launch")
     assert_no_exception(browser, "the Train page after Launch")
     queued = next(t for t in texts(browser, '[data-testid="stAlertContentSuccess"]') if "Queued 1 run" in t)
-    run_id = queued.split(":", 1)[1].strip()
+    run_id = queued.split(":", 1)[1].split(".")[0].strip()  # "Queued 1 run(s): <id>. Their progress is below."
     assert (checkpoints / run_id).is_dir(), f"the page says it queued {run_id}, but {checkpoints} has no such folder"
     screenshot(browser, shots, "flow_1_train_launched")
 
@@ -554,3 +561,44 @@ def test_explain_live_camera_lays_the_saliency_map_over_the_faces(server, browse
     screenshot(browser, shots, "flow_7_explain_live_camera")
     stop_live_stream(browser)
     assert_no_exception(browser, "Explain with the live camera")
+
+
+# ---------------------------------------------------------------- Demo for people who are not engineers
+
+def photo_with_a_face(folder: Path) -> Path:
+    import cv2
+    from tests.inference.test_live import frame_with_faces
+    path = folder / "photo.png"
+    cv2.imwrite(str(path), cv2.cvtColor(frame_with_faces(1), cv2.COLOR_RGB2BGR))
+    return path
+
+
+def answer_shown(driver) -> bool:
+    return any("sure" in t for t in texts(driver, '[data-testid="stProgress"]')) and script_idle(driver)
+
+
+def test_demo_answers_an_uploaded_photo_in_plain_words(server, browser, shots, tmp_path):
+    open_page(browser, server, "demo", "Demo", shots, "demo_upload")
+    inputs = browser.find_elements(By.CSS_SELECTOR, 'input[type="file"]')
+    assert inputs, "the Demo page has no file uploader"
+    inputs[0].send_keys(str(photo_with_a_face(tmp_path)))
+    wait_for(browser, answer_shown, PAGE_LOAD_S, "the emotion of the uploaded photo", shots, "demo_upload_answer")
+    shown = browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
+    assert "I found 1 face" in shown and "Next most likely:" in shown and '"Sure" is the share' in shown
+    screenshot(browser, shots, "flow_8_demo_upload_answer")
+    assert_no_exception(browser, "Demo after an upload")
+
+
+def test_demo_takes_one_snapshot_from_the_fake_camera(server, browser, shots):
+    open_page(browser, server, "demo", "Demo", shots, "demo_snapshot")
+    open_tab(browser, "One snapshot")
+    browser.find_element(By.XPATH, '//*[contains(@class, "st-key-demo_use_camera")]//label').click()
+    take = wait_for(browser, lambda d: [b for b in d.find_elements(By.TAG_NAME, "button")
+                                        if b.text.strip().lower() == "take photo" and b.is_enabled()],
+                    PAGE_LOAD_S, "the camera's Take Photo button", shots, "demo_snapshot_camera")[0]
+    time.sleep(2)  # the fake camera's first frames
+    take.click()
+    wait_for(browser, answer_shown, PAGE_LOAD_S, "the emotion of the snapshot", shots, "demo_snapshot_answer")
+    screenshot(browser, shots, "flow_9_demo_snapshot_answer")
+    assert "face" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
+    assert_no_exception(browser, "Demo after a snapshot")
