@@ -377,12 +377,13 @@ def show_run_on_runs_page(driver, base_url: str, run_id: str, shots: Path) -> No
     assert any(run_id in t for t in titles), f"the confusion matrix is titled {titles}, not {run_id}"
 
 
-def click_first_row(driver) -> None:
-    """Click the row-marker checkbox of the runs table's first row (the grid is drawn on a canvas)."""
+def click_first_row(driver, index: int = 0) -> None:
+    """Click the row-marker checkbox of the runs table's row `index` (the grid is drawn on a canvas)."""
     grid = driver.find_element(By.CSS_SELECTOR, '.st-key-runs_table [data-testid="stDataFrame"]')
     header, row, marker = 35, 35, 30  # Streamlit's grid: header and row heights, marker column width (px)
     ActionChains(driver).move_to_element_with_offset(
-        grid, -grid.size["width"] // 2 + marker // 2, -grid.size["height"] // 2 + header + row // 2).click().perform()
+        grid, -grid.size["width"] // 2 + marker // 2,
+        -grid.size["height"] // 2 + header + row * index + row // 2).click().perform()
 
 
 def face_png(folder: Path, label: int = 3, scale: int = 2) -> Path:
@@ -602,3 +603,40 @@ def test_demo_takes_one_snapshot_from_the_fake_camera(server, browser, shots):
     screenshot(browser, shots, "flow_9_demo_snapshot_answer")
     assert "face" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
     assert_no_exception(browser, "Demo after a snapshot")
+
+
+# ---------------------------------------------------------------- Runs as a tracker
+
+def main_text(driver) -> str:
+    return driver.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
+
+
+def test_runs_are_renamed_and_two_selected_runs_show_what_differs(server, browser, shots, project, request):
+    import json as json_
+    from fer_core.runs.store import list_runs
+    checkpoints = project / "checkpoints"
+    if not completed_runs(checkpoints):
+        trained = request.getfixturevalue("trained_run")
+        shutil.copytree(trained, checkpoints / trained.name)
+    base = completed_runs(checkpoints)[0].run_dir
+    other = checkpoints / "20200101-000000-simple_cnn-focal"  # the oldest name: the table's last row
+    shutil.copytree(base, other)
+    config = json_.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json_.dumps({**config, "imbalance": "focal", "lr": 0.01}))
+    listed = [r.run_id for r in list_runs(checkpoints)]
+    open_page(browser, server, "runs", "Runs", shots, "runs_tracker")
+    wait_for(browser, lambda d: other.name in table_text(d), 30, f"{other.name} in the runs table", shots, "runs_tracker")
+    click_first_row(browser, listed.index(other.name))  # the newest evaluated run is selected already
+    wait_for(browser, lambda d: "What differs" in main_text(d) and script_idle(d), 60, "the 'What differs' table",
+             shots, "runs_differs")
+    assert "focal" in table_text(browser) and "imbalance" in table_text(browser)
+
+    browser.find_element(By.XPATH, '//button[contains(., "Name, tags, notes")]').click()
+    name_box = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '[class*="st-key-runs_notes_name_"] input'),
+                        30, "the run's name box", shots, "runs_notes")[0]
+    name_box.send_keys("my first baseline")
+    browser.find_element(By.XPATH, '//button[contains(., "Save")]').click()
+    wait_for(browser, lambda d: "my first baseline" in table_text(d) and script_idle(d), 60,
+             "the new name in the runs table", shots, "runs_renamed")
+    screenshot(browser, shots, "flow_10_runs_renamed_and_what_differs")
+    assert_no_exception(browser, "Runs after a rename")
