@@ -640,3 +640,20 @@ def test_runs_are_renamed_and_two_selected_runs_show_what_differs(server, browse
              "the new name in the runs table", shots, "runs_renamed")
     screenshot(browser, shots, "flow_10_runs_renamed_and_what_differs")
     assert_no_exception(browser, "Runs after a rename")
+
+
+def test_a_point_clicked_on_the_dataset_embedding_shows_its_face(server, browser, shots):
+    open_page(browser, server, "dataset", "Dataset", shots, "dataset_embedding")
+    open_tab(browser, "Embedding")
+    point = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".st-key-dataset_embed_chart .scatterlayer .point"),
+                     PAGE_LOAD_S, "the embedding's points", shots, "dataset_embedding_points")
+    wait_idle(browser, PAGE_LOAD_S, shots, "dataset_embedding_points")
+    drag = browser.find_element(By.CSS_SELECTOR, ".st-key-dataset_embed_chart .nsewdrag")  # the plot area
+    ActionChains(browser).move_to_element_with_offset(drag, -60, -40).click_and_hold() \
+        .move_by_offset(40, 30).move_by_offset(80, 50).release().perform()  # a box over the middle
+    wait_for(browser, lambda d: any(t.endswith("selected") or " selected;" in t
+                                    for t in texts(d, '[data-testid="stCaptionContainer"]')) and script_idle(d),
+             60, "the selected point's face", shots, "dataset_embedding_selected")
+    assert browser.find_elements(By.CSS_SELECTOR, ".fer-gallery figure"), "no face shown for the selected point"
+    screenshot(browser, shots, "flow_11_dataset_embedding_selection")
+    assert_no_exception(browser, "the Dataset embedding after a selection")
