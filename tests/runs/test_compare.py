@@ -222,7 +222,7 @@ def read_back(data: bytes) -> pd.DataFrame:
     table = pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""])
     for text in ("note", "name", "tags"):  # text columns: an empty cell is "" (not a missing number)
         if text in table.columns:
-            table[text] = table[text].fillna("").astype(str)
+            table[text] = table[text].map(lambda v: "" if pd.isna(v) else str(v))
     return table
 
 
