@@ -294,7 +294,7 @@ class DurationEstimate:
         total = f"; {runs_planned} runs one after another: about {format_duration(self.seconds * runs_planned)}" \
             if runs_planned > 1 else ""
         return (f"Estimated {each} per run{total} (the last similar run here, {self.from_run}, took "
-                f"{format_duration(self.its_seconds)} for {self.its_epochs} epochs).")
+                f"{format_duration(self.its_seconds)} for {self.its_epochs} epoch{'s' if self.its_epochs != 1 else ''}).")
 
 
 def estimate_duration(arch: str, data: str | None, epochs: int, root: str | Path | None = None) -> DurationEstimate | None:

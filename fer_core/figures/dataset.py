@@ -162,6 +162,14 @@ def intensity_histogram(ds: FaceDataset, by: str = "class", measure: str = "pixe
     return fig
 
 
+def _ordinal(n: float) -> str:
+    """1 -> '1st', 99 -> '99th', 2.5 -> '2.5th'."""
+    if n != int(n):
+        return f"{n:g}th"
+    n = int(n)
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def sharpness_histogram(ds: FaceDataset, sharpness: np.ndarray | None = None, bins: int = 40,
                         percentiles: tuple[float, float] = (1, 99)) -> go.Figure:
     """Per-split histograms of image sharpness (variance of the Laplacian, log scale), over the 1st to 99th
@@ -186,8 +194,8 @@ def sharpness_histogram(ds: FaceDataset, sharpness: np.ndarray | None = None, bi
         fig.add_scatter(x=10 ** ((edges[:-1] + edges[1:]) / 2), y=counts, name=split, mode="lines",
                         line=dict(shape="hvh", color=SPLIT_COLOURS.get(split)), fill="tozeroy", opacity=0.6,
                         hovertemplate=f"{split}<br>sharpness ≈ %{{x:.3g}}: %{{y}} images<extra></extra>")
-    note = (f"{outside:,} of {len(logs):,} images lie outside the {percentiles[0]:g}th-{percentiles[1]:g}th "
-            "percentile and are not drawn") if outside else "every image is drawn"
+    note = (f"{outside:,} of {len(logs):,} images lie outside the {_ordinal(percentiles[0])} to "
+            f"{_ordinal(percentiles[1])} percentile and are not drawn") if outside else "every image is drawn"
     fig.update_layout(xaxis_type="log", xaxis_title="sharpness (variance of the Laplacian)",
                       yaxis_title="images", legend_title="split", margin=dict(t=50, b=10),
                       title=dict(text=note, font=dict(size=13)))
