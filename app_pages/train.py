@@ -66,7 +66,8 @@ def _init_state() -> None:
 
 st.title("🏋️ Train")
 st.markdown("Launch one run or a grid (architectures × imbalance strategies) as **background jobs**: "
-            "they keep running if you leave this page. Progress below refreshes every 2 seconds while runs are active.")
+            "they keep running if you leave this page. Progress below refreshes every 2 seconds while runs "
+            "are active.")
 
 ds, error = active_dataset()
 if error:
