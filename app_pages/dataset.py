@@ -120,7 +120,7 @@ if means.open:
                                     "red is brighter than average, blue darker")
         faces = cached_mean_faces(KEY, ds, split)
         chart(st, figs.mean_faces_figure(faces, difference=difference), width="stretch",
-                        key="dataset_mean_chart")
+              key="dataset_mean_chart")
         missing = [display(c) for c in ds.classes if c not in faces]
         if missing:
             st.caption(f"No images of {', '.join(missing)} in {split}.")
@@ -185,7 +185,7 @@ if quality.open:
             st.warning(f"The splits differ {report.sharpness_shift:.0f}× in median sharpness: a model trained on "
                        "one sees different-looking images in the other: check how each split was made.")
         chart(st, figs.sharpness_histogram(ds, cached_sharpness(KEY, ds)), width="stretch",
-                        key="dataset_sharpness_chart")
+              key="dataset_sharpness_chart")
 
 if embedding.open:
     with embedding:
@@ -224,7 +224,7 @@ if embedding.open:
             st.stop()
         title = f"{'PCA' if method == 'pca' else 't-SNE'} of {source_label(source)} · {len(indices):,} faces"
         event = chart(st, figs.embedding_scatter(coords, ds, indices, title=title), width="stretch",
-                                key="dataset_embed_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
+                      key="dataset_embed_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
         picked = selected_indices(event.selection.points) if event else []
         if picked:
             more = f"; the first {MAX_SELECTED_FACES} shown" if len(picked) > MAX_SELECTED_FACES else ""

@@ -145,7 +145,7 @@ for name, image in inputs:
                       caption=f"{method} for {display(result.target_names[i])}")
         cols[1].caption(f"ROAD faithfulness {float(scores[i]):+.3f} (higher is better)")
         chart(cols[2], probability_bars(predictor.classes, result.probabilities[i]), width="stretch",
-                             key=f"explain_bars_{name}_{i}")
+              key=f"explain_bars_{name}_{i}")
         for other_dir, (other, other_result) in other_results.items():
             guess = other.classes[int(other_result.predicted[i])]
             st.image(overlay(face, other_result.heatmaps[i]), width=160,

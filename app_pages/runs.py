@@ -9,7 +9,7 @@ from fer_core.figures.training import METRICS, X_AXES, metric_curves
 from fer_core.common.paths import checkpoints_dir
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
-from fer_core.runs.notes import MAX_NAME, MAX_NOTES, RunNotes, parse_tags, read_notes, write_notes
+from fer_core.runs.notes import MAX_NAME, MAX_NOTES, RunNotes, parse_tags, write_notes
 from app_pages.common import chart, gallery
 
 
@@ -134,15 +134,15 @@ with middle.popover("📦 Export a model", key="runs_export_popover"):
 with notes_col.popover("✏️ Name, tags, notes", key="runs_notes_popover"):
     default = listed.index(selected[0].run_id) if selected else 0
     notes_id = st.selectbox("Run", listed, index=default, key="runs_notes_select")
-    notes_dir = records[listed.index(notes_id)].run_dir
-    current = read_notes(notes_dir)
+    notes_record = records[listed.index(notes_id)]
+    current = notes_record.notes
     with st.form("runs_notes_form"):
         name = st.text_input("Name", value=current.name, max_chars=MAX_NAME, key=f"runs_notes_name_{notes_id}")
         tags = st.text_input("Tags (comma-separated)", value=", ".join(current.tags), key=f"runs_notes_tags_{notes_id}")
         text = st.text_area("Notes", value=current.notes, max_chars=MAX_NOTES, key=f"runs_notes_text_{notes_id}")
         if st.form_submit_button("Save"):
             try:
-                write_notes(notes_dir, RunNotes(name, parse_tags(tags), text))
+                write_notes(notes_record.run_dir, RunNotes(name, parse_tags(tags), text))
             except (ValueError, OSError) as exc:
                 st.error(f"Not saved: {exc}")
             else:
@@ -243,8 +243,7 @@ for start in range(0, len(evaluated), MATRICES_PER_ROW):
     row = [r for r in evaluated[start:start + MATRICES_PER_ROW] if r.run_id in predictions]
     for column, r in zip(st.columns(MATRICES_PER_ROW), row):
         matrix = compare.confusion_matrix(predictions[r.run_id], normalise=normalised)
-        chart(column, confusion_heatmap(matrix, title=r.run_id, normalised=normalised),
-                            key=f"runs_cm_{r.run_id}")
+        chart(column, confusion_heatmap(matrix, title=r.run_id, normalised=normalised), key=f"runs_cm_{r.run_id}")
 
 # ---------------------------------------------------------------- misclassified gallery
 

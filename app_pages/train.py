@@ -173,8 +173,7 @@ st.caption(f"{len(archs)} architecture(s) × {len(strategies)} strateg{'y' if le
            f"**{n_runs} run(s)**, run one after another (or one per GPU)")
 if archs:
     estimate = job_status.estimate_duration(archs[0], choice.path or None, ss.train_epochs, paths.checkpoints_dir())
-    planned = len(archs) * max(1, len(strategies))
-    st.caption(estimate.sentence(planned) if estimate else
+    st.caption(estimate.sentence(n_runs) if estimate else
                "No similar run has finished here yet, so there is no estimate of how long this takes.")
 if st.button("🚀 Launch", type="primary", key="train_launch"):
     arch_values = {}  # None: each architecture's own defaults

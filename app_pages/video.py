@@ -58,8 +58,8 @@ if not analysis.tracks:
     st.info("No face was found in the sampled frames.")
 for track in analysis.tracks:
     st.subheader(describe_track(track))
-    chart(st, emotion_timeline(track_timeline(analysis.rows, track["track"], analysis.classes),
-                                     analysis.classes), key=f"video_timeline_{track['track']}")
+    timeline = track_timeline(analysis.rows, track["track"], analysis.classes)
+    chart(st, emotion_timeline(timeline, analysis.classes), key=f"video_timeline_{track['track']}")
 if "video" in outputs:
     st.video(outputs["video"])
 left, right = st.columns(2)

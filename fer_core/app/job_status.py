@@ -7,12 +7,14 @@
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fer_core import jobs
+from fer_core.common.wording import format_duration, ordinal
 from fer_core.runs.store import (ACTIVE, UNREADABLE, RunError, RunRecord, dataset_name, load_listed, load_run,
                                  read_status, run_folders)
 
@@ -61,7 +63,7 @@ class RunProgress:
     def label(self) -> str:
         """The progress bar's text, e.g. 'epoch 3/6, batch 20/48'."""
         if self.state == "queued":
-            return f"queued, {_ordinal(self.queue_position)} in line" if self.queue_position else "queued"
+            return f"queued, {ordinal(self.queue_position)} in line" if self.queue_position else "queued"
         if self.state != "running":
             return f"{self.state} after {self.epoch}/{self.epochs} epochs"
         if self.phase == "training" and self.batch and self.batches:
@@ -69,10 +71,6 @@ class RunProgress:
         if self.phase == "training":
             return f"epoch {self.epoch}/{self.epochs} done"
         return f"{self.phase} ({self.epoch}/{self.epochs} epochs done)" if self.epoch else self.phase
-
-
-def _ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def progress_of(record: RunRecord, queue_position: int | None = None) -> RunProgress:
@@ -90,7 +88,6 @@ def progress_of(record: RunRecord, queue_position: int | None = None) -> RunProg
         fraction = min(1.0, max(0.0, (epoch + partial) / epochs))
     elapsed = eta = speed = None
     if record.state == "running" and status.get("started_at"):
-        import time
         elapsed = max(0.0, time.time() - status["started_at"])
         recent = [m["epoch_seconds"] for m in record.metrics[-3:] if m.get("epoch_seconds")]
         if recent:
@@ -234,18 +231,6 @@ class JobRow:
                 "problem": self.failure.sentence if self.failure else ""}
 
 
-def format_duration(seconds: float | None) -> str:
-    """'12 s', '3 min 05 s', '1 h 02 min'; '' when unknown."""
-    if seconds is None:
-        return ""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 def job_row(record: RunRecord) -> JobRow:
     summary = record.summary()
     started = record.status.get("started_at")  # a queued run has not started: no time shown
@@ -299,14 +284,18 @@ class DurationEstimate:
 
 def estimate_duration(arch: str, data: str | None, epochs: int, root: str | Path | None = None) -> DurationEstimate | None:
     """From the newest completed run with the same architecture and data: its duration scaled by epochs
-    (data loading included in the scaling: a rough figure, said to be one). None when there is none."""
+    (data loading included in the scaling: a rough figure, said to be one). None when there is none.
+    Run folders are read newest first, only until one matches."""
     from fer_core.common.synthetic import is_synthetic_source
-    from fer_core.runs.store import list_runs
-    same_data = (lambda d: is_synthetic_source(d)) if is_synthetic_source(data) else (lambda d: str(d) == str(data))
-    for record in list_runs(root):  # newest first
+
+    def source(d) -> str | None:
+        return None if is_synthetic_source(d) else str(d)
+
+    for run_dir in run_folders(root):
+        record = load_listed(run_dir)
         summary = record.summary()
-        if record.state == "completed" and record.config.get("arch") == arch and same_data(record.config.get("data")) \
-                and summary["duration_s"] and summary["epochs"]:
+        if record.state == "completed" and record.config.get("arch") == arch \
+                and source(record.config.get("data")) == source(data) and summary["duration_s"] and summary["epochs"]:
             return DurationEstimate(summary["duration_s"] * epochs / summary["epochs"], record.run_id,
                                     summary["duration_s"], summary["epochs"])
     return None

@@ -10,19 +10,16 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from types import SimpleNamespace
 
-from PIL import Image
 
 from fer_core.common import paths
 from fer_core.data.dataset import DataError, LoadReport
 from fer_core.data.decode import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, ImageDecodeError, check_pixel_count, read_header
-from fer_core.data.files import FileEntry, FileTree, is_junk
+from fer_core.data.files import FileTree
 from fer_core.data.sources import plan_images
 from fer_core.common.files import atomic_write_bytes
 
@@ -102,7 +99,7 @@ def _unsafe_entry_reason(name: str) -> str | None:
     return None
 
 
-def _check_members(data: bytes, zf: zipfile.ZipFile, filename: str, limits: UploadLimits) -> list[zipfile.ZipInfo]:
+def _check_members(data: bytes, zf: zipfile.ZipFile, filename: str, limits: UploadLimits) -> None:
     infos = zf.infolist()
     if len(infos) > limits.max_members:
         raise UploadError(f"{filename}: {len(infos):,} entries, over the limit of {limits.max_members:,}. "
@@ -128,17 +125,17 @@ def _check_members(data: bytes, zf: zipfile.ZipFile, filename: str, limits: Uplo
     for info in files:
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
             raise UploadError(f"{filename}: entry {info.filename!r} has inconsistent sizes; the zip is damaged.")
-    return files
 
 
-def _check_contents(data: bytes, filename: str) -> None:
-    """Read every image member as the data layer will (the same reader: bounded inflation whatever the
-    method, CRC, overlapping entries and duplicate names refused) and size each image from its header.
+def _check_contents(tree: FileTree, filename: str) -> None:
+    """Refuse a zip the data layer would not read, with the data layer's own reader: its layout
+    detection on the entry names, then every image member read as loading will read it (bounded
+    inflation whatever the method, CRC) and sized from its header.
     A damaged or hostile member (one that inflates past its declared size, fails its CRC, is encrypted
     or uses an unknown method) refuses the whole zip. Unreadable images refuse it only when no image
     is readable; otherwise the dataset loads and its load report lists them."""
     try:
-        tree = FileTree.from_bytes(data, filename)
+        plan_images(tree, LoadReport())
     except DataError as exc:
         raise UploadError(str(exc)) from None
     problems, readable = [], 0
@@ -161,20 +158,6 @@ def _check_contents(data: bytes, filename: str) -> None:
         raise UploadError(f"{filename}: none of its {len(problems)} image(s) can be read; the first: {problems[0]}.")
 
 
-def _check_layout(files: list[zipfile.ZipInfo], filename: str) -> None:
-    """Refuse a zip the data layer would not read: its own layout detection, on the entry names."""
-    entries = []
-    for info in files:
-        rel = info.filename.replace("\\", "/").lstrip("/")
-        if not is_junk(rel):
-            entries.append(FileEntry(rel, info.file_size))
-    entries.sort(key=lambda e: e.rel)
-    try:
-        plan_images(SimpleNamespace(path=filename, entries=entries), LoadReport())
-    except DataError as exc:
-        raise UploadError(str(exc)) from None
-
-
 def validate_dataset_zip(data: bytes, filename: str, limits: UploadLimits | None = None) -> None:
     """Check an uploaded dataset zip without extracting it; UploadError says what is wrong."""
     limits = limits or UploadLimits()
@@ -192,9 +175,12 @@ def validate_dataset_zip(data: bytes, filename: str, limits: UploadLimits | None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
         raise UploadError(f"{filename} is not a readable zip archive ({exc}).") from None
     with zf:
-        files = _check_members(data, zf, filename, limits)
-    _check_layout(files, filename)
-    _check_contents(data, filename)
+        _check_members(data, zf, filename, limits)
+    try:  # the data layer's reader: overlapping entries and duplicate names refused
+        tree = FileTree.from_bytes(data, filename)
+    except DataError as exc:
+        raise UploadError(str(exc)) from None
+    _check_contents(tree, filename)
 
 
 def save_uploaded_dataset(data: bytes, filename: str, dest_dir: str | Path | None = None,

@@ -1,9 +1,7 @@
 """Plotly figures and image mosaics for the Dataset page: pure functions, data in, figure out (no Streamlit)."""
 from __future__ import annotations
 
-import base64
 
-import cv2
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -12,6 +10,8 @@ from fer_core.data import SPLITS, FaceDataset
 from fer_core.data.quality import DuplicateGroup, QualityReport, imbalance_ratio
 from fer_core.common.emotions import COLOURS, DISPLAY_NAMES, display
 from fer_core.data.sharpness import sharpness_of
+from fer_core.common.wording import ordinal
+from fer_core.figures.gallery import png_data_uri
 
 HISTOGRAM_BY = ("class", "split")
 HISTOGRAM_MEASURES = ("pixels", "image_mean")
@@ -68,16 +68,9 @@ def sample_mosaic(ds: FaceDataset, per_class: int = 8, seed: int = 0, split: str
     return np.vstack(rows) if rows else np.zeros((size, size), np.uint8), labels
 
 
-def _png_data_uri(image: np.ndarray) -> str:
-    ok, buf = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError(f"could not encode an image of shape {image.shape} as PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
-
-
 def mosaic_figure(grid: np.ndarray, row_labels: list[str], title: str = "") -> go.Figure:
     """A `sample_mosaic` grid as a plotly image (sent as one PNG), rows labelled with class names."""
-    fig = go.Figure(go.Image(source=_png_data_uri(grid), hoverinfo="skip"))
+    fig = go.Figure(go.Image(source=png_data_uri(grid), hoverinfo="skip"))
     height, width = grid.shape[:2]
     row = height / max(1, len(row_labels))
     fig.update_xaxes(visible=False)
@@ -162,14 +155,6 @@ def intensity_histogram(ds: FaceDataset, by: str = "class", measure: str = "pixe
     return fig
 
 
-def _ordinal(n: float) -> str:
-    """1 -> '1st', 99 -> '99th', 2.5 -> '2.5th'."""
-    if n != int(n):
-        return f"{n:g}th"
-    n = int(n)
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
 def sharpness_histogram(ds: FaceDataset, sharpness: np.ndarray | None = None, bins: int = 40,
                         percentiles: tuple[float, float] = (1, 99)) -> go.Figure:
     """Per-split histograms of image sharpness (variance of the Laplacian, log scale), over the 1st to 99th
@@ -194,8 +179,8 @@ def sharpness_histogram(ds: FaceDataset, sharpness: np.ndarray | None = None, bi
         fig.add_scatter(x=10 ** ((edges[:-1] + edges[1:]) / 2), y=counts, name=split, mode="lines",
                         line=dict(shape="hvh", color=SPLIT_COLOURS.get(split)), fill="tozeroy", opacity=0.6,
                         hovertemplate=f"{split}<br>sharpness ≈ %{{x:.3g}}: %{{y}} images<extra></extra>")
-    note = (f"{outside:,} of {len(logs):,} images lie outside the {_ordinal(percentiles[0])} to "
-            f"{_ordinal(percentiles[1])} percentile and are not drawn") if outside else "every image is drawn"
+    note = (f"{outside:,} of {len(logs):,} images lie outside the {ordinal(percentiles[0])} to "
+            f"{ordinal(percentiles[1])} percentile and are not drawn") if outside else "every image is drawn"
     fig.update_layout(xaxis_type="log", xaxis_title="sharpness (variance of the Laplacian)",
                       yaxis_title="images", legend_title="split", margin=dict(t=50, b=10),
                       title=dict(text=note, font=dict(size=13)))

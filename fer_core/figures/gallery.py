@@ -13,11 +13,12 @@ TILE_PX = 96
 MAX_TILES = 200  # a page never draws more than this many faces at once
 
 
-def _data_uri(image: np.ndarray) -> str:
+def png_data_uri(image: np.ndarray) -> str:
+    """A gray (H, W) or RGB (H, W, 3) uint8 image as a data: URI of a PNG, for HTML and plotly images."""
     ok, png = cv2.imencode(".png", image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise ValueError("a gallery image could not be encoded")
-    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
+        raise ValueError(f"could not encode an image of shape {image.shape} as PNG")
+    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")
 
 
 def gallery_html(images: Sequence[np.ndarray], captions: Sequence[str], tooltips: Sequence[str] | None = None,
@@ -33,7 +34,7 @@ def gallery_html(images: Sequence[np.ndarray], captions: Sequence[str], tooltips
         tip = html.escape(str(tooltips[i] if tooltips is not None else caption), quote=True)
         tiles.append(
             f'<figure style="margin:0;width:{tile_px}px" title="{tip}">'
-            f'<img src="{_data_uri(np.asarray(image, np.uint8))}" width="{tile_px}" height="{tile_px}" '
+            f'<img src="{png_data_uri(np.asarray(image, np.uint8))}" width="{tile_px}" height="{tile_px}" '
             f'style="display:block;image-rendering:pixelated;border-radius:4px" alt="{tip}"/>'
             f'<figcaption style="font-size:0.72rem;line-height:1.2;margin-top:2px;white-space:nowrap;'
             f'overflow:hidden;text-overflow:ellipsis">{html.escape(str(caption))}</figcaption></figure>')

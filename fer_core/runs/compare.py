@@ -23,7 +23,6 @@ import pandas as pd
 
 from fer_core import runs
 from fer_core.common.emotions import ALL_CLASSES
-from fer_core.runs.notes import read_notes
 from fer_core.runs.store import RunRecord
 from fer_core.common.synthetic import is_synthetic_source
 
@@ -131,11 +130,10 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
         ev = r.evaluation if evaluated else {}
         per_class = ev.get("per_class") or {}
         note = status_note(r)
-        notes = read_notes(r.run_dir)
         rows.append({
             "run_id": r.run_id,
-            "name": notes.name,
-            "tags": ", ".join(notes.tags),
+            "name": r.notes.name,
+            "tags": ", ".join(r.notes.tags),
             "architecture": r.config.get("arch"),
             "strategy": strategy_label(r.config),
             "status": r.state,
@@ -223,7 +221,8 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
         val_accuracy, val_macro_f1 = _val_scores(r)
         rows.append({"model": r.config.get("arch"), "strategy": strategy_label(r.config), "setting": _setting(r.config),
                      "test_accuracy": r.evaluation.get("accuracy"), "macro_f1": r.evaluation.get("macro_f1"),
-                     "val_accuracy": val_accuracy, "val_macro_f1": val_macro_f1, "best_val_score": best_val, "val_metric": metric, "epochs": len(r.metrics),
+                     "val_accuracy": val_accuracy, "val_macro_f1": val_macro_f1, "best_val_score": best_val,
+                     "val_metric": metric, "epochs": len(r.metrics),
                      "best_epoch": r.evaluation.get("best_epoch", r.status.get("best_epoch")), "run_id": r.run_id})
     if not rows:
         return pd.DataFrame(columns=list(STRATEGY_COLUMNS))

@@ -8,7 +8,6 @@ they are; every field may be absent or null.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, Callable
 
 LATEST_TIME = 1e11  # seconds since 1970: the year 5138, far past any real run and within time_t
@@ -73,13 +72,13 @@ EVALUATION_FIELDS: dict[str, Check] = {
 }
 
 
-def bad_field(path: Path, value: Any, fields: dict[str, Check]) -> str | None:
+def bad_field(value: Any, fields: dict[str, Check]) -> str | None:
     """Why a file's parsed JSON cannot be used (not an object, or a field of the wrong kind), or None."""
     if not isinstance(value, dict):
-        return f"{Path(path).name} is not a JSON object"
+        return "not a JSON object"
     for key, (valid, expected) in fields.items():
         found = value.get(key)
         if found is not None and not valid(found):
             shown = repr(found) if len(repr(found)) <= 40 else repr(found)[:37] + "..."
-            return f"{Path(path).name}: {key!r} is {shown}, expected {expected}"
+            return f"{key!r} is {shown}, expected {expected}"
     return None

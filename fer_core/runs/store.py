@@ -26,6 +26,7 @@ import shutil
 import socket
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from fer_core.common import paths
 from fer_core.common.files import atomic_write_bytes, atomic_write_json
 from fer_core.common.processes import process_alive, process_start_time
 from fer_core.runs.fields import CONFIG_FIELDS, EVALUATION_FIELDS, STATUS_FIELDS, bad_field
+from fer_core.runs.notes import RunNotes, read_notes
 from fer_core.common.synthetic import is_synthetic_source
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -146,9 +148,9 @@ def read_recorded_status(run_dir: Path) -> dict:
     """status.json exactly as recorded, its fields checked (RunError when it cannot be used)."""
     path = Path(run_dir) / STATUS
     status = read_json(path)
-    problem = bad_field(path, status, STATUS_FIELDS)
+    problem = bad_field(status, STATUS_FIELDS)
     if problem:
-        raise RunError(f"{path} is unreadable ({problem.split(': ', 1)[-1]})")
+        raise RunError(f"{path} is unreadable ({problem})")
     return status
 
 
@@ -243,6 +245,11 @@ class RunRecord:
     def state(self) -> str:
         return self.status.get("status", "unknown")
 
+    @cached_property
+    def notes(self) -> RunNotes:
+        """The run's name, tags and notes (notes.json), read once per record."""
+        return read_notes(self.run_dir)
+
     @property
     def readable(self) -> bool:
         return self.state != UNREADABLE
@@ -304,9 +311,9 @@ def load_run(run_dir: str | os.PathLike) -> RunRecord:
     evaluation = read_json(run_dir / EVALUATION) if (run_dir / EVALUATION).exists() else None
     evaluated = (run_dir / EVALUATION).exists()
     for name, value, fields in ((CONFIG, config, CONFIG_FIELDS), (EVALUATION, evaluation, EVALUATION_FIELDS)):
-        problem = (name == CONFIG or evaluated) and bad_field(run_dir / name, value, fields)
+        problem = (name == CONFIG or evaluated) and bad_field(value, fields)
         if problem:  # a hand-edited, damaged or foreign file
-            raise RunError(f"{run_dir / name} is unreadable ({problem.split(': ', 1)[-1]})")
+            raise RunError(f"{run_dir / name} is unreadable ({problem})")
     return RunRecord(run_dir, config, status, read_metrics(run_dir), evaluation)
 
 

@@ -642,11 +642,11 @@ def test_runs_are_renamed_and_two_selected_runs_show_what_differs(server, browse
     assert_no_exception(browser, "Runs after a rename")
 
 
-def test_a_point_clicked_on_the_dataset_embedding_shows_its_face(server, browser, shots):
+def test_a_lasso_on_the_dataset_embedding_shows_the_faces_it_holds(server, browser, shots):
     open_page(browser, server, "dataset", "Dataset", shots, "dataset_embedding")
     open_tab(browser, "Embedding")
-    point = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".st-key-dataset_embed_chart .scatterlayer .point"),
-                     PAGE_LOAD_S, "the embedding's points", shots, "dataset_embedding_points")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".st-key-dataset_embed_chart .scatterlayer .point"),
+             PAGE_LOAD_S, "the embedding's points", shots, "dataset_embedding_points")
     wait_idle(browser, PAGE_LOAD_S, shots, "dataset_embedding_points")
     drag = browser.find_element(By.CSS_SELECTOR, ".st-key-dataset_embed_chart .nsewdrag")  # the plot area
     ActionChains(browser).move_to_element_with_offset(drag, -60, -40).click_and_hold() \
