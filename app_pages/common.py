@@ -79,7 +79,8 @@ def chart(where, fig, **kwargs):
     return where.plotly_chart(leave_room_for_toolbar(fig), config=CHART_CONFIG, **kwargs)
 
 
-def gallery(images, captions, tooltips=None, tile_px: int = 96) -> None:
-    """Faces in a grid of same-size tiles; long captions are cut, and shown whole on hover."""
+def gallery(images, captions, tooltips=None, tile_px: int = 96, where=st) -> None:
+    """Faces in a grid of same-size tiles (in `where`: st or a column); long captions are cut, and shown
+    whole on hover."""
     from fer_core.figures.gallery import gallery_html
-    st.markdown(gallery_html(images, captions, tooltips, tile_px), unsafe_allow_html=True)
+    where.markdown(gallery_html(images, captions, tooltips, tile_px), unsafe_allow_html=True)

@@ -10,7 +10,7 @@ from fer_core.explain import CAM_METHODS, FAITHFULNESS_METRICS, compare_methods,
 from fer_core.inference.faces import draw_boxes, find_faces
 from fer_core.figures.predictions import method_scores, probability_bars
 from fer_core.inference.predictor import usable_runs
-from app_pages.common import active_dataset, chart, dataset_label, load_predictor, run_label, uploaded_bytes
+from app_pages.common import active_dataset, chart, dataset_label, gallery, load_predictor, run_label, uploaded_bytes
 from fer_core.inference.live import TOO_SLOW_FOR_LIVE
 from app_pages.live_camera import live_camera, live_status
 
@@ -139,18 +139,20 @@ for name, image in inputs:
     for i, face in enumerate(faces):
         if len(faces) > 1:
             st.markdown(f"**Face {i + 1}**")
-        cols = st.columns([1, 1, 2])
-        cols[0].image(face, caption="face (48×48)", width=192)
-        cols[1].image(overlay(face, result.heatmaps[i]), width=192,
-                      caption=f"{method} for {display(result.target_names[i])}")
-        cols[1].caption(f"ROAD faithfulness {float(scores[i]):+.3f} (higher is better)")
-        chart(cols[2], probability_bars(predictor.classes, result.probabilities[i]), width="stretch",
-              key=f"explain_bars_{name}_{i}")
+        left, right = st.columns([1, 1])
+        tiles = [face, overlay(face, result.heatmaps[i])]
+        captions = ["face (48×48)", f"{method} for {display(result.target_names[i])}"]
+        tooltips = ["the face the model sees, 48×48 pixels", f"{captions[1]}, by {labels[run_dir]}"]
         for other_dir, (other, other_result) in other_results.items():
-            guess = other.classes[int(other_result.predicted[i])]
-            st.image(overlay(face, other_result.heatmaps[i]), width=160,
-                     caption=f"{labels[other_dir]}: predicts {display(guess)} "
-                             f"({float(other_result.probabilities[i].max()):.0%})")
+            answer = (f"predicts {display(other.classes[int(other_result.predicted[i])])} "
+                      f"({float(other_result.probabilities[i].max()):.0%})")
+            tiles.append(overlay(face, other_result.heatmaps[i]))
+            captions.append(f"{answer} · {labels[other_dir]}")
+            tooltips.append(f"{labels[other_dir]}: {answer}")
+        gallery(tiles, captions, tooltips, tile_px=192, where=left)
+        left.caption(f"ROAD faithfulness of the {method} map: {float(scores[i]):+.3f} (higher is better)")
+        chart(right, probability_bars(predictor.classes, result.probabilities[i]), width="stretch",
+              key=f"explain_bars_{name}_{i}")
 
 st.divider()
 st.subheader("How faithful is each method?")

@@ -1,5 +1,6 @@
 """Face galleries as one HTML grid: every tile the same size whatever its caption, captions cut to the
-tile's width with the full text as a tooltip (a long file path no longer widens its tile)."""
+tile's width with the full text as a tooltip (a long file path no longer widens its tile). Images smaller
+than a tile are scaled up to fill it (Streamlit's markdown style would draw them at their own size)."""
 from __future__ import annotations
 
 import base64
@@ -35,7 +36,7 @@ def gallery_html(images: Sequence[np.ndarray], captions: Sequence[str], tooltips
         tiles.append(
             f'<figure style="margin:0;width:{tile_px}px" title="{tip}">'
             f'<img src="{png_data_uri(np.asarray(image, np.uint8))}" width="{tile_px}" height="{tile_px}" '
-            f'style="display:block;image-rendering:pixelated;border-radius:4px" alt="{tip}"/>'
+            f'style="display:block;object-fit:fill;image-rendering:pixelated;border-radius:4px" alt="{tip}"/>'
             f'<figcaption style="font-size:0.72rem;line-height:1.2;margin-top:2px;white-space:nowrap;'
             f'overflow:hidden;text-overflow:ellipsis">{html.escape(str(caption))}</figcaption></figure>')
     return (f'<div class="fer-gallery" style="display:grid;grid-template-columns:repeat(auto-fill,{tile_px}px);'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 from streamlit.testing.v1 import AppTest
 
-from tests.app_pages.app import open_app
+from tests.app_pages.app import gallery_tiles, gallery_tooltips, open_app
 
 from fer_core.data.synthetic import generate_synthetic
 
@@ -20,10 +20,6 @@ def face_png(index: int = 0) -> bytes:
     ok, buf = cv2.imencode(".png", generate_synthetic(40, seed=3).images[index])
     assert ok
     return buf.tobytes()
-
-
-def image_sources(at: AppTest) -> int:
-    return len(at.image)
 
 
 def test_without_runs_the_page_says_how_to_get_one():
@@ -41,7 +37,8 @@ def test_an_uploaded_face_gets_an_overlay_probabilities_and_a_faithfulness_score
     assert not at.exception
     assert any("No face detected" in c.value for c in at.caption)  # a 48x48 crop is used whole
     assert len(at.get("plotly_chart")) == 1  # the probability bars
-    assert image_sources(at) >= 2  # the face and its overlay
+    (tiles,) = gallery_tiles(at)  # the face and its overlay, one gallery
+    assert tiles == ["face (48×48)", f"{at.selectbox(key='explain_method').value} for {tiles[1].split(' for ')[1]}"]
     assert any("ROAD faithfulness" in c.value for c in at.caption)
 
 
@@ -52,8 +49,8 @@ def test_method_and_target_class_can_be_chosen(run_in_checkpoints):
     at.file_uploader(key="explain_upload").set_value([("face.png", face_png(), "image/png")])
     at.run()
     assert not at.exception
-    captions = [c for image in at.image for c in image.captions]
-    assert any("hirescam for" in c and "Sad" in c for c in captions)
+    (tiles,) = gallery_tiles(at)
+    assert tiles[1] == "hirescam for 😢 Sad"
 
 
 def test_a_dataset_sample_can_be_explained_and_methods_scored(run_in_checkpoints):
@@ -89,8 +86,9 @@ def test_the_same_face_is_explained_by_another_run_side_by_side(run_in_checkpoin
     at.file_uploader(key="explain_upload").set_value([("face.png", face_png(), "image/png")])
     at.run()
     assert not at.exception, "\n".join(at.exception[0].stack_trace)
-    captions = [c for image in at.image for c in image.captions]
-    assert any(c.startswith(f"{second.name} ·") and ": predicts" in c for c in captions)
+    (tiles,), (tips,) = gallery_tiles(at), gallery_tooltips(at)
+    assert len(tiles) == 3 and tiles[2].startswith("predicts ") and f" · {second.name} ·" in tiles[2]
+    assert tips[2].startswith(f"{second.name} ·") and ": predicts" in tips[2]
 
 
 def test_the_bundled_model_is_offered_first_and_named(bundled_model, run_in_checkpoints):

@@ -5,7 +5,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-from tests.app_pages.app import open_app
+from tests.app_pages.app import gallery_tiles, open_app
 
 from fer_core import runs
 from fer_core.runs import compare
@@ -23,12 +23,6 @@ def open_page(rows: list[int] | None = None, cell: tuple[int, str] | None = None
     if cell is not None:
         at.session_state["runs_gallery_cell"] = {"selection": {"rows": [], "columns": [], "cells": [list(cell)]}}
     return at.run()
-
-
-def gallery_tiles(at: AppTest) -> list[list[str]]:
-    """The captions of each face gallery on the page (app_pages.common.gallery), tile by tile."""
-    import re
-    return [re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", m.value) for m in at.markdown if "fer-gallery" in m.value]
 
 
 def chart_keys(at: AppTest) -> list[str]:

@@ -19,3 +19,8 @@ def test_every_tile_has_the_same_size_and_long_captions_become_tooltips():
 def test_a_gallery_needs_one_caption_per_image():
     with pytest.raises(ValueError, match="one caption"):
         gallery_html([np.zeros((48, 48), np.uint8)], [])
+
+
+def test_an_image_smaller_than_its_tile_is_scaled_to_fill_it():
+    html = gallery_html([np.zeros((48, 48), np.uint8)], ["a 48 px face"], tile_px=192)
+    assert 'width="192" height="192"' in html and "object-fit:fill" in html  # not Streamlit's scale-down
