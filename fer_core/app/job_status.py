@@ -200,8 +200,7 @@ def describe_failure(status: dict) -> Failure | None:
     return Failure(sentence, original, status.get("traceback"))
 
 
-STATE_LABELS = {"queued": "⏳ queued", "running": "🏃 running", "completed": "✅ completed",
-                "failed": "❌ failed", "cancelled": "⏹️ cancelled", UNREADABLE: "⚠️ unreadable"}
+STATE_ICONS = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌", "cancelled": "⏹️", UNREADABLE: "⚠️"}
 
 
 @dataclass
@@ -220,15 +219,15 @@ class JobRow:
         return self.progress.run_id
 
     def table_row(self) -> dict:
-        """A flat dict for st.dataframe: the same progress words and fraction as the live panel, text
-        cells empty rather than None, the test accuracy as a fraction (shown as a percentage)."""
+        """A flat dict for st.dataframe, narrow enough for the page: the live panel's progress words (after the state's icon) and
+        fraction, text cells empty rather than None, the test accuracy as a fraction (shown as a
+        percentage). Failures are explained below the table, in full sentences."""
         p = self.progress
-        return {"run": p.run_id, "architecture": p.arch, "imbalance": p.imbalance, "dataset": self.dataset,
-                "status": STATE_LABELS.get(p.state, p.state), "where": p.label,
+        return {"run": p.run_id, "dataset": self.dataset,  # the run's name says its architecture and strategy
+                "status": f"{STATE_ICONS.get(p.state, '')} {p.label}".strip(),
                 "progress": p.fraction, "test accuracy": self.test_accuracy,
                 "started": self.started.strftime("%Y-%m-%d %H:%M") if self.started else "",
-                "took": format_duration(self.duration_s),
-                "problem": self.failure.sentence if self.failure else ""}
+                "took": format_duration(self.duration_s)}
 
 
 def job_row(record: RunRecord) -> JobRow:

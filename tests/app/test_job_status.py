@@ -138,9 +138,10 @@ def test_recent_jobs_rows_carry_status_progress_and_the_failure(tmp_path):
     runs.write_status(ok, "completed", epoch=2)
     runs.write_status(bad, "failed", error=describe_error(MemoryError()))
     rows = {r.run_id: r for r in js.recent_jobs(tmp_path)}
-    assert rows[ok.name].table_row()["status"] == "✅ completed" and rows[ok.name].table_row()["progress"] == 1.0
-    assert rows[ok.name].failure is None
-    assert rows[bad.name].table_row()["problem"].startswith("The run ran out of memory")
+    assert rows[ok.name].table_row()["status"] == "✅ completed after 2/2 epochs"
+    assert rows[ok.name].table_row()["progress"] == 1.0 and rows[ok.name].failure is None
+    assert rows[bad.name].table_row()["status"].startswith("❌ failed")
+    assert rows[bad.name].failure.sentence.startswith("The run ran out of memory")
     assert len(js.recent_jobs(tmp_path, limit=1)) == 1
     with pytest.raises(ValueError, match="limit must be at least 1"):
         js.recent_jobs(tmp_path, limit=0)

@@ -143,7 +143,7 @@ def test_the_job_table_says_what_the_live_panel_says(checkpoints, no_scheduler):
     assert not at.exception
     table = at.dataframe[0].value.set_index("run")
     panel = [p.proto.text for p in at.get("progress")]
-    assert table.loc[running.name, "where"] == "epoch 2/6, batch 10/20" and "epoch 2/6, batch 10/20" in str(panel)
+    assert table.loc[running.name, "status"] == "🏃 epoch 2/6, batch 10/20" and "epoch 2/6, batch 10/20" in str(panel)
     assert table.loc[running.name, "progress"] == pytest.approx(1.5 / 6)
     assert table.loc[queued.name, "started"] == "" and table.loc[queued.name, "took"] == ""
     assert "None" not in table.astype(str).to_string()
