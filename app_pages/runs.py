@@ -84,6 +84,7 @@ table = compare.runs_table(records)
 first_evaluated = next((i for i, r in enumerate(records) if compare.has_evaluation(r)), None)
 column_config = {
     "run_id": st.column_config.TextColumn("run", pinned=True),
+    "name": st.column_config.TextColumn("name", width="medium"),  # sized for names given later, not today's
     "test_accuracy": st.column_config.ProgressColumn("test accuracy", **PERCENT),
     "macro_f1": st.column_config.ProgressColumn("macro-F1", **PERCENT),
     **{c: st.column_config.NumberColumn(f"F1 {display(c[len(compare.F1_PREFIX):])}", format="%.2f")
@@ -98,12 +99,12 @@ event = st.dataframe(
     selection_default={"selection": {"rows": [first_evaluated]}} if first_evaluated is not None else None)
 selected = [records[i] for i in event.selection.rows if 0 <= i < len(records)]
 
-left, middle, notes_col, right = st.columns([2, 2, 2, 2])
-left.download_button(
+actions = st.container(horizontal=True)  # each button as wide as its label: equal columns cut the labels
+actions.download_button(
     "⬇️ Download the comparison (CSV)", compare.to_csv_bytes(compare.runs_table(selected or records)),
     file_name="runs_comparison.csv", mime="text/csv", key="runs_download_csv", on_click="ignore",
     help="The table above for the selected runs (all runs when none is selected)")
-with middle.popover("📦 Export a model", key="runs_export_popover"):
+with actions.popover("📦 Export a model", key="runs_export_popover"):
     exportable = [r.run_id for r in records if r.has_checkpoint]
     if not exportable:
         st.caption("Deep runs with a checkpoint export to ONNX or TorchScript; there is none yet.")
@@ -131,7 +132,7 @@ with middle.popover("📦 Export a model", key="runs_export_popover"):
                                mime="application/octet-stream", key="runs_export_download", on_click="ignore")
             st.download_button(f"⬇️ {download.sidecar_name}", download.sidecar, file_name=download.sidecar_name,
                                mime="application/json", key="runs_export_sidecar", on_click="ignore")
-with notes_col.popover("✏️ Name, tags, notes", key="runs_notes_popover"):
+with actions.popover("✏️ Name, tags, notes", key="runs_notes_popover"):
     default = listed.index(selected[0].run_id) if selected else 0
     notes_id = st.selectbox("Run", listed, index=default, key="runs_notes_select")
     notes_record = records[listed.index(notes_id)]
@@ -150,7 +151,7 @@ with notes_col.popover("✏️ Name, tags, notes", key="runs_notes_popover"):
                 st.rerun()
     if st.session_state.pop("runs_notes_saved", None) == notes_id:
         st.success("Saved in the run's folder (notes.json).")
-with right.popover("🗑️ Delete a run", key="runs_delete_popover"):
+with actions.popover("🗑️ Delete a run", key="runs_delete_popover"):
     default = listed.index(selected[0].run_id) if selected else 0
     run_id = st.selectbox("Run to delete", listed, index=default, key="runs_delete_select")
     record = records[listed.index(run_id)]
@@ -214,7 +215,7 @@ st.subheader("Strategy table")
 st.caption("Model × class-imbalance strategy on the test split. Runs that differ only in their seed are averaged "
            "(mean ± standard deviation in points, over `seeds` runs); with several settings per pair, the one with the "
            "best mean validation score is shown. Val scores are those of the epoch each run kept, chosen on the "
-           "metric in 'selected on'. The best value of each score column is in green.")
+           "metric in 'selected on'. The best value of each score column is in green; the CSV names each row's run.")
 strategies = compare.strategy_table(evaluated)
 st.dataframe(compare.highlight_best(compare.strategy_display(strategies), strategies), hide_index=True,
              key="runs_strategy_table", column_config={

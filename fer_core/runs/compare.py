@@ -247,8 +247,9 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
 def strategy_display(table: pd.DataFrame) -> pd.DataFrame:
     """The strategy table for reading: test accuracy and macro-F1 as 'mean ± sd' text, no sd columns, and
     no selection-score column (its metric differs from run to run: val accuracy and val macro-F1 have
-    their own columns; `val_metric` says which one chose the epoch)."""
-    shown = table.drop(columns=["test_accuracy_sd", "macro_f1_sd", "best_val_score"])
+    their own columns; `val_metric` says which one chose the epoch), and no run id: a page row fits the
+    page's width, and the CSV of `table` names each row's run."""
+    shown = table.drop(columns=["test_accuracy_sd", "macro_f1_sd", "best_val_score", "run_id"])
     shown["test_accuracy"] = [mean_sd_text(m, sd, percent=True)
                               for m, sd in zip(table["test_accuracy"], table["test_accuracy_sd"])]
     shown["macro_f1"] = [mean_sd_text(m, sd) for m, sd in zip(table["macro_f1"], table["macro_f1_sd"])]

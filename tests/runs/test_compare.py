@@ -260,6 +260,7 @@ def test_the_strategy_table_gives_val_accuracy_and_val_macro_f1_their_own_column
     assert row["val_accuracy"] == pytest.approx(kept["val_acc"]) and row["val_macro_f1"] == pytest.approx(kept["val_macro_f1"])
     shown = cmp.strategy_display(table)
     assert "best_val_score" not in shown.columns and {"val_accuracy", "val_macro_f1", "val_metric"} <= set(shown.columns)
+    assert "run_id" not in shown.columns and "run_id" in table.columns  # on the page it fits; the CSV has it
     best = cmp.best_in_column(table)
     assert best["test_accuracy"] == int(table.index[table["strategy"] == "none"][0])
     html = cmp.highlight_best(shown, table).to_html()
