@@ -2,6 +2,7 @@
 runs side by side (the Runs page's comparison)."""
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -99,6 +100,14 @@ METRICS = {
 X_AXES = {"epoch": ("epoch", "epoch"), "wall time": ("elapsed_seconds", "seconds since the run started")}
 
 
+def _epoch_step(histories: Mapping[str, Sequence[dict]]) -> int:
+    """Epochs between x-axis ticks: 1 up to 10 epochs, then a round step giving at most about 10 ticks."""
+    epochs = [float(r["epoch"]) for rows in histories.values() for r in rows
+              if isinstance(r.get("epoch"), (int, float)) and math.isfinite(r["epoch"])]
+    last = max(epochs, default=1.0)
+    return next(step for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10 ** 9) if last / step <= 10)
+
+
 def metric_curves(histories: Mapping[str, Sequence[dict]], metric: str = "accuracy", x: str = "epoch",
                   colours: Mapping[str, str] | None = None) -> go.Figure:
     """One metric of several runs ({label: metrics.csv rows}), one colour per run, train solid and val
@@ -124,6 +133,8 @@ def metric_curves(histories: Mapping[str, Sequence[dict]], metric: str = "accura
                             hovertemplate=f"{label}<br>{x} %{{x:.4g}}<br>{column} %{{y:.4f}}<extra></extra>")
             first = False
     fig.update_xaxes(title_text=x_title, rangemode="tozero")
+    if x == "epoch":  # whole epochs only: a 1-epoch run's axis would read 0, 0.2, 0.4 ...
+        fig.update_xaxes(tickformat="d", tick0=0, dtick=_epoch_step(histories))
     fig.update_yaxes(title_text=axis_title, tickformat=tick_format, rangemode="tozero",
                      type="log" if metric == "learning rate" else None)
     fig.update_layout(height=360, margin=dict(t=30, b=10, l=10, r=10), legend=dict(orientation="h", y=-0.25),

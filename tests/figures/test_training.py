@@ -80,3 +80,12 @@ def test_metric_curves_draw_the_chosen_metric_per_run_against_epochs_or_wall_tim
     assert metric_curves({"run-a": rows}, "learning rate").layout.yaxis.type == "log"
     with pytest.raises(ValueError, match="unknown metric"):
         metric_curves({"run-a": rows}, "speed")
+
+
+@pytest.mark.parametrize("epochs,step", [(1, 1), (10, 1), (11, 2), (60, 10), (300, 50)])
+def test_the_epoch_axis_ticks_whole_epochs_about_ten_at_most(epochs, step):
+    from fer_core.figures.training import metric_curves
+    rows = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e} for e in range(1, epochs + 1)]
+    fig = metric_curves({"run": rows}, "loss", "epoch")
+    assert fig.layout.xaxis.dtick == step and fig.layout.xaxis.tickformat == "d"
+    assert metric_curves({"run": rows}, "loss", "wall time").layout.xaxis.dtick is None
