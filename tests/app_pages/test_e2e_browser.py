@@ -27,7 +27,8 @@ pytestmark = pytest.mark.browser
 pytest.importorskip("selenium", reason="selenium is not installed (pip install -r requirements-dev.txt)")
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import (  # noqa: E402
-    StaleElementReferenceException, TimeoutException, WebDriverException)
+    ElementClickInterceptedException, ElementNotInteractableException, StaleElementReferenceException,
+    TimeoutException, WebDriverException)
 from selenium.webdriver import ActionChains  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -165,6 +166,18 @@ def fake_camera(tmp_path_factory) -> Path:
                      [np.roll(frame, shift, axis=1) for shift in range(0, 40, 4)])
 
 
+# Counts the page's requests for the camera (getUserMedia, in the page and in components' iframes) in
+# the top window's __cameraRequests: the permission prompt a real browser shows comes with each.
+CAMERA_SPY = """
+    if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+        const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+        navigator.mediaDevices.getUserMedia = constraints => {
+            try { window.top.__cameraRequests = (window.top.__cameraRequests || 0) + 1; } catch (e) {}
+            return ask(constraints);
+        };
+    }"""
+
+
 @pytest.fixture(scope="module")
 def browser(fake_camera):
     options = Options()
@@ -181,6 +194,7 @@ def browser(fake_camera):
     except WebDriverException as exc:
         pytest.fail(f"could not start headless Chromium ({CHROMIUM}) with {CHROMEDRIVER}: {exc.msg}")
     driver.set_page_load_timeout(60)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAMERA_SPY})
     yield driver
     driver.quit()
 
@@ -204,7 +218,7 @@ def wait_for(driver, condition, timeout: float, what: str, shots: Path | None = 
                              ignored_exceptions=(StaleElementReferenceException,)).until(condition)
     except TimeoutException:
         if shots is not None:
-            screenshot(driver, shots, f"FAILED_{name}")
+            screenshot(driver, shots, f"FAILED_{name}", check=False)
         problems = page_problems(driver)
         pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} on {driver.current_url}"
                     + (f"; the page shows: {problems}" if problems else ""))
@@ -221,6 +235,21 @@ def page_shown(name: str):
         return (len(current) == 1 and current[0].text.strip().splitlines()[-1].lower() == name.lower()
                 and bool(driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] h1')))
     return check
+
+
+def click(driver, element) -> None:
+    """Click as a user would; when Chromium says the element is not interactable yet (mid-layout, an
+    animation, a popover opening), scroll it into view and retry for up to 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            element.click()
+            return
+        except (ElementNotInteractableException, ElementClickInterceptedException):
+            if time.monotonic() > deadline:
+                raise
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+            time.sleep(0.5)
 
 
 def texts(driver, css: str) -> list[str]:
@@ -245,23 +274,106 @@ def assert_no_exception(driver, where: str) -> None:
     assert not boxes, f"{where} shows an exception box:\n" + "\n---\n".join(boxes)
 
 
-def screenshot(driver, folder: Path, name: str) -> Path:
+def screenshot(driver, folder: Path, name: str, check: bool = True) -> Path:
     """The whole page, not just the window: Streamlit scrolls inside its main section, so the
-    window is stretched to that section's height for the shot, then put back."""
+    window is stretched to that section's height for the shot, then put back. Unless `check` is
+    False, the page is then checked for the layout defects issue 13 found (`layout_defects`)."""
     path = folder / f"{name}.png"
     chrome = WINDOW[1] - driver.execute_script("return window.innerHeight")  # tabs and toolbar, if any
-    height = driver.execute_script(MAIN_HEIGHT) or WINDOW[1]
-    driver.set_window_size(WINDOW[0], min(max(height + chrome, WINDOW[1]), MAX_SHOT_HEIGHT))
+    defects = []
     try:
-        # plotly redraws at the new size; grids and images lay out again
+        for _ in range(3):  # images and charts laid out at the new size can make the page taller still
+            height = min(max((driver.execute_script(MAIN_HEIGHT) or WINDOW[1]) + chrome, WINDOW[1]), MAX_SHOT_HEIGHT)
+            if height == driver.get_window_size()["height"]:
+                break
+            driver.set_window_size(WINDOW[0], height)
+            time.sleep(1.0)  # plotly redraws at the new size; grids and images lay out again
         WebDriverWait(driver, 10, poll_frequency=0.25).until(plots_drawn)
-        time.sleep(1.0)
+        time.sleep(0.5)
         driver.save_screenshot(str(path))
+        if check:
+            defects = layout_defects(driver)
     except TimeoutException:
         driver.save_screenshot(str(path))
     finally:
         driver.set_window_size(*WINDOW)
+    assert not defects, f"{path.name} shows layout defects:\n" + "\n".join(defects)
     return path
+
+
+# What the page must not show (issue 13's defects, checked on every screenshot): a gallery tile not
+# at its declared size or captions out of line; a chart's Plotly toolbar over its text; a literal
+# "None" in a table cell or the text; a duration the app guessed; Streamlit's Deploy button.
+LAYOUT_DEFECTS = r"""
+    const WIDE_TABLES = '.st-key-runs_table';  // every run's per-class F1: scrolls sideways by design
+    const found = [];
+    const rect = el => el.getBoundingClientRect();
+    const overlap = (a, b) => a.width > 0 && a.height > 0 && b.width > 0 && b.height > 0 &&
+        a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+    document.querySelectorAll('.fer-gallery').forEach((gallery, g) => {
+        const rows = new Map();  // image top -> caption tops of the tiles in that row
+        gallery.querySelectorAll('figure').forEach(figure => {
+            const img = figure.querySelector('img'), size = +img.getAttribute('width'), r = rect(img);
+            if (Math.abs(r.width - size) > 1 || Math.abs(rect(figure).width - size) > 1)
+                found.push(`gallery ${g}: a ${size} px tile is drawn ${Math.round(rect(figure).width)} px wide`);
+            const fit = getComputedStyle(img).objectFit;  // 'none' and 'scale-down' leave a small image small
+            if ((fit === 'none' || fit === 'scale-down') && img.naturalWidth < size)
+                found.push(`gallery ${g}: a ${img.naturalWidth} px image sits unscaled in its ${size} px tile`);
+            const top = Math.round(r.top);
+            rows.set(top, [...(rows.get(top) || []), rect(figure.querySelector('figcaption')).top]);
+        });
+        rows.forEach(tops => { if (Math.max(...tops) - Math.min(...tops) > 1)
+            found.push(`gallery ${g}: the captions of one row are not in line`); });
+    });
+    document.querySelectorAll('[data-testid="stPlotlyChart"]').forEach((chart, c) => {
+        const words = [...chart.querySelectorAll('.main-svg text')].filter(t => t.textContent.trim());
+        chart.querySelectorAll('.modebar').forEach(bar => words.forEach(t => { if (overlap(rect(bar), rect(t)))
+            found.push(`chart ${c}: Plotly's toolbar covers "${t.textContent.trim()}"`); }));
+    });
+    document.querySelectorAll('[data-testid="stDataFrame"] td, [data-testid="stTable"] td').forEach(td => {
+        if (['None', 'nan', 'NaN'].includes(td.textContent.trim()))
+            found.push(`a table cell reads "${td.textContent.trim()}"`); });
+    document.querySelectorAll('[data-testid="stDataFrame"]').forEach(table => {
+        const scroller = table.querySelector('.dvn-scroller');
+        if (scroller && scroller.scrollWidth > scroller.clientWidth + 1 && !table.closest(WIDE_TABLES))
+            found.push(`a table is cut off on the right (${scroller.scrollWidth} px of columns in ${scroller.clientWidth} px): `
+                       + [...table.querySelectorAll('th')].map(th => th.textContent.trim()).filter(Boolean).join(', '));
+    });
+    const cut = new Set();  // a label cut short with '…', its whole text nowhere on hover
+    document.querySelectorAll('[data-testid="stMain"] *').forEach(el => {
+        if (el.scrollWidth > el.clientWidth + 1 && el.textContent.trim()
+                && getComputedStyle(el).textOverflow === 'ellipsis' && !el.closest('[title]'))
+            cut.add(el.textContent.trim().slice(0, 80));
+    });
+    cut.forEach(t => found.push(`a label is cut short: "${t}"`));
+    const text = document.querySelector('[data-testid="stMain"]').innerText;
+    for (const bad of [/\bNone\b/, /a few minutes/i, /about 2 minutes/i])  // the guesses the app used to state
+        if (bad.test(text)) found.push(`the page says "${text.match(bad)[0]}"`);
+    if (document.querySelector('[data-testid="stAppDeployButton"]')) found.push('a Deploy button shows');
+    return found;"""
+
+# Streamlit's own chart toolbar (fullscreen and friends) exists only while the pointer is over the chart.
+ELEMENT_TOOLBAR_COVERS = r"""
+    const chart = arguments[0], found = [];
+    const rect = el => el.getBoundingClientRect();
+    const overlap = (a, b) => a.width > 0 && a.height > 0 && b.width > 0 && b.height > 0 &&
+        a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+    const words = [...chart.querySelectorAll('.main-svg text')].filter(t => t.textContent.trim());
+    document.querySelectorAll('[data-testid="stElementToolbar"]').forEach(bar => words.forEach(t => {
+        if (overlap(rect(bar), rect(t))) found.push(`Streamlit's chart toolbar covers "${t.textContent.trim()}"`); }));
+    return found;"""
+
+
+def layout_defects(driver) -> list[str]:
+    """The issue-13 defects the page shows now, one line each (empty when none)."""
+    found = driver.execute_script(LAYOUT_DEFECTS)
+    for chart in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]'):
+        try:
+            ActionChains(driver).move_to_element(chart).perform()
+            found += driver.execute_script(ELEMENT_TOOLBAR_COVERS, chart)
+        except (WebDriverException, StaleElementReferenceException):
+            continue  # redrawn meanwhile: the next screenshot checks it
+    return found
 
 
 MAIN_HEIGHT = ("const m = document.querySelector('[data-testid=\"stMain\"]');"
@@ -329,7 +441,7 @@ def test_dataset_tabs_render(server, browser, shots):
     assert len(labels) >= 5, f"the Dataset page shows tabs {labels}"
     for i, label in enumerate(labels):
         tab = next(t for t in browser.find_elements(By.CSS_SELECTOR, '[role="tab"]') if t.text.strip() == label)
-        tab.click()
+        click(browser, tab)
         wait_for(browser, tab_filled(label), PAGE_LOAD_S, f"the '{label}' tab's content", shots, f"dataset_tab_{label}")
         time.sleep(0.5)  # an on_change rerun may not have started yet
         wait_idle(browser, PAGE_LOAD_S, shots, f"dataset_tab_{label}")
@@ -404,12 +516,13 @@ def selectbox_value(driver, key: str) -> str:
 
 def overlay_captions(driver) -> list[str]:
     """Captions of the Explain page's saliency overlays ('<method> for <class>')."""
-    return [t for t in texts(driver, '[data-testid="stImageCaption"]') if " for " in t]
+    return [t for t in texts(driver, ".fer-gallery figcaption") if " for " in t]
 
 
 def set_number(driver, key: str, value) -> None:
     """Type `value` into the st.number_input with this key and commit it (Enter reruns the script)."""
-    box = driver.find_element(By.CSS_SELECTOR, f".st-key-{key} input")
+    box = wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f".st-key-{key} input"), 30,
+                   f"the {key} input")[0]
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(str(value), Keys.ENTER)
     wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, f".st-key-{key} input").get_attribute("value")
@@ -433,7 +546,7 @@ def test_a_tiny_run_launched_from_train_completes_and_shows_on_runs(server, brow
     open_page(browser, server, "train", "Train", shots, "train")
     for key, value in TINY_RUN.items():
         set_number(browser, key, value)
-    browser.find_element(By.CSS_SELECTOR, ".st-key-train_launch button").click()
+    click(browser, browser.find_element(By.CSS_SELECTOR, ".st-key-train_launch button"))
     wait_for(browser, lambda d: any("Queued 1 run" in t for t in texts(d, '[data-testid="stAlertContentSuccess"]')),
              60, "the 'Queued 1 run(s)' message", shots, "train_launch")
     assert_no_exception(browser, "the Train page after Launch")
@@ -476,8 +589,8 @@ def test_explain_overlays_a_cam_on_an_uploaded_face(server, browser, shots, proj
     method = selectbox_value(browser, "explain_method")
     assert any(c.startswith(f"{method} for ") for c in overlay_captions(browser)), \
         f"the chosen method is {method!r} but the overlays are captioned {overlay_captions(browser)}"
-    overlay = browser.find_element(By.XPATH, '//*[@data-testid="stImageCaption"][contains(., " for ")]'
-                                             '/ancestor::*[@data-testid="stImageContainer"]//img')
+    overlay = browser.find_element(By.XPATH, '//*[contains(@class, "fer-gallery")]//figure'
+                                             '[figcaption[contains(., " for ")]]//img')
     assert overlay.size["width"] > 100, "the overlay image is not shown at a readable size"
     screenshot(browser, shots, "flow_5_explain_overlay")
     assert_no_exception(browser, "the Explain page after an upload")
@@ -503,7 +616,7 @@ GREEN_PIXELS = """
 
 def open_tab(driver, label: str) -> None:
     tab = next(t for t in driver.find_elements(By.CSS_SELECTOR, '[role="tab"]') if label in t.text)
-    tab.click()
+    click(driver, tab)
 
 
 def in_webrtc_frame(driver, script: str):
@@ -555,7 +668,7 @@ def test_explain_live_camera_lays_the_saliency_map_over_the_faces(server, browse
         trained = request.getfixturevalue("trained_run")
         shutil.copytree(trained, checkpoints / trained.name)
     open_page(browser, server, "explain", "Explain", shots, "explain_live")
-    browser.find_element(By.XPATH, '//*[@data-testid="stRadio"]//label[contains(., "Live camera")]').click()
+    click(browser, browser.find_element(By.XPATH, '//*[@data-testid="stRadio"]//label[contains(., "Live camera")]'))
     wait_idle(browser, PAGE_LOAD_S, shots, "explain_live_radio")
     start_live_stream(browser, shots, "explain_live_stream")
     time.sleep(3)
@@ -574,12 +687,19 @@ def photo_with_a_face(folder: Path) -> Path:
     return path
 
 
+def camera_requests(driver) -> int:
+    """How many times this page (or a component's iframe) asked the browser for the camera (CAMERA_SPY)."""
+    return driver.execute_script("return window.__cameraRequests || 0")
+
+
 def answer_shown(driver) -> bool:
     return any("sure" in t for t in texts(driver, '[data-testid="stProgress"]')) and script_idle(driver)
 
 
 def test_demo_answers_an_uploaded_photo_in_plain_words(server, browser, shots, tmp_path):
     open_page(browser, server, "demo", "Demo", shots, "demo_upload")
+    time.sleep(2)  # components (the live camera's, in its tab) have loaded
+    assert camera_requests(browser) == 0, "Demo asked the browser for the camera on arrival, before anyone chose it"
     inputs = browser.find_elements(By.CSS_SELECTOR, 'input[type="file"]')
     assert inputs, "the Demo page has no file uploader"
     inputs[0].send_keys(str(photo_with_a_face(tmp_path)))
@@ -593,12 +713,13 @@ def test_demo_answers_an_uploaded_photo_in_plain_words(server, browser, shots, t
 def test_demo_takes_one_snapshot_from_the_fake_camera(server, browser, shots):
     open_page(browser, server, "demo", "Demo", shots, "demo_snapshot")
     open_tab(browser, "One snapshot")
-    browser.find_element(By.XPATH, '//*[contains(@class, "st-key-demo_use_camera")]//label').click()
+    click(browser, browser.find_element(By.XPATH, '//*[contains(@class, "st-key-demo_use_camera")]//label'))
     take = wait_for(browser, lambda d: [b for b in d.find_elements(By.TAG_NAME, "button")
                                         if b.text.strip().lower() == "take photo" and b.is_enabled()],
                     PAGE_LOAD_S, "the camera's Take Photo button", shots, "demo_snapshot_camera")[0]
     time.sleep(2)  # the fake camera's first frames
-    take.click()
+    assert camera_requests(browser) > 0, "the camera shows, yet the spy saw no getUserMedia call"
+    click(browser, take)
     wait_for(browser, answer_shown, PAGE_LOAD_S, "the emotion of the snapshot", shots, "demo_snapshot_answer")
     screenshot(browser, shots, "flow_9_demo_snapshot_answer")
     assert "face" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
@@ -631,11 +752,11 @@ def test_runs_are_renamed_and_two_selected_runs_show_what_differs(server, browse
              shots, "runs_differs")
     assert "focal" in table_text(browser) and "imbalance" in table_text(browser)
 
-    browser.find_element(By.XPATH, '//button[contains(., "Name, tags, notes")]').click()
+    click(browser, browser.find_element(By.XPATH, '//button[contains(., "Name, tags, notes")]'))
     name_box = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '[class*="st-key-runs_notes_name_"] input'),
                         30, "the run's name box", shots, "runs_notes")[0]
     name_box.send_keys("my first baseline")
-    browser.find_element(By.XPATH, '//button[contains(., "Save")]').click()
+    click(browser, browser.find_element(By.XPATH, '//button[contains(., "Save")]'))
     wait_for(browser, lambda d: "my first baseline" in table_text(d) and script_idle(d), 60,
              "the new name in the runs table", shots, "runs_renamed")
     screenshot(browser, shots, "flow_10_runs_renamed_and_what_differs")
@@ -657,3 +778,41 @@ def test_a_lasso_on_the_dataset_embedding_shows_the_faces_it_holds(server, brows
     assert browser.find_elements(By.CSS_SELECTOR, ".fer-gallery figure"), "no face shown for the selected point"
     screenshot(browser, shots, "flow_11_dataset_embedding_selection")
     assert_no_exception(browser, "the Dataset embedding after a selection")
+
+
+def test_the_layout_check_sees_each_defect_it_looks_for(server, browser, shots, project, request):
+    """`layout_defects` passes every screenshot above: here it must catch each defect once it is put on
+    the page (a widened tile, Plotly's toolbar moved over an axis label, a "None" cell, a guessed
+    duration), and hovering a
+    chart must bring up Streamlit's toolbar it measures."""
+    checkpoints = project / "checkpoints"
+    if not completed_runs(checkpoints):
+        trained = request.getfixturevalue("trained_run")
+        shutil.copytree(trained, checkpoints / trained.name)
+    open_page(browser, server, "runs", "Runs", shots, "layout_check")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".fer-gallery figure")
+             and d.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"] td') and plots_drawn(d),
+             60, "a gallery, a table and charts on Runs", shots, "layout_check")
+    assert layout_defects(browser) == [], "the Runs page has layout defects before any were made"
+    ActionChains(browser).move_to_element(browser.find_element(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')).perform()
+    assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="stElementToolbar"]'), \
+        "hovering a chart shows no stElementToolbar: the check of Streamlit's toolbar measures nothing"
+    browser.execute_script("""
+        document.querySelector('.fer-gallery figure').style.width = '300px';
+        const chart = document.querySelector('[data-testid="stPlotlyChart"]');
+        const label = [...chart.querySelectorAll('.main-svg text')].find(t => t.textContent.trim()).getBoundingClientRect();
+        Object.assign(chart.querySelector('.modebar').style, {position: 'fixed', left: label.left + 'px', top: label.top + 'px'});
+        document.querySelector('[data-testid="stDataFrame"] td').textContent = 'None';
+        document.querySelector('[data-testid="stCaptionContainer"]').append(' took about 2 minutes');""")
+    found = "\n".join(layout_defects(browser))
+    for defect in ("px tile is drawn 300 px wide", "Plotly's toolbar covers", 'a table cell reads "None"',
+                   'the page says "about 2 minutes"'):
+        assert defect in found, f"the layout check missed '{defect}'; it found:\n{found}"
+
+
+def test_the_server_log_has_no_watcher_noise_and_no_traceback(server, project):
+    """After every flow above: Streamlit's file watcher (off) never walked .venv/ ("Inotify queue
+    overflowed"), and no script run logged a traceback."""
+    log = (project / "streamlit.log").read_text(errors="replace")
+    assert "Inotify" not in log, "the file watcher is on: " + next(l for l in log.splitlines() if "Inotify" in l)
+    assert "Traceback" not in log, "the server logged a traceback:\n" + log[log.index("Traceback"):][:3000]
