@@ -34,9 +34,10 @@ def _key(name: str) -> str:
 
 
 def sure_means(record) -> str:
-    """What "sure" means, with the model's own measured test accuracy where it has one."""
+    """What "sure" means, with the model's own measured test accuracy where it has one (one pass per face,
+    as this page answers, not the flip-averaged score a TTA evaluation headlines)."""
     text = f"\"Sure\" is the share the model gives its answer among the {len(predictor.classes)} emotions it knows."
-    accuracy = (record.evaluation or {}).get("accuracy")
+    accuracy = record.test_accuracy("none")
     if accuracy is not None:
         text += (f" On the {record.evaluation.get('n', 0):,} test faces it was checked on, its answer was right "
                  f"{accuracy:.0%} of the time.")
@@ -61,8 +62,8 @@ if error:
 st.caption(f"Answers come from {record.describe()}.")
 
 
-def show_answer(picture: bytes) -> None:
-    """The emotion of every face in one picture, in plain words."""
+def show_answer(picture: bytes, source: str) -> None:
+    """The emotion of every face in one picture, in plain words, in the tab it came from (`source`)."""
     try:
         with st.spinner("Looking…"):
             result = predictor.predict_photo(picture)
@@ -88,7 +89,7 @@ def show_answer(picture: bytes) -> None:
             runner_up, runner_up_p = face.ranked()[1]
             st.caption(f"Next most likely: {DISPLAY_NAMES.get(runner_up, runner_up).lower()} ({runner_up_p:.0%}).")
     st.caption(sure_means(record))
-    st.button("🔁 Try another photo", key="demo_try_another", on_click=_clear_picture)
+    st.button("🔁 Try another photo", key=f"demo_try_another_{source}", on_click=_clear_picture)
 
 
 def show_many(upload) -> None:
@@ -120,6 +121,14 @@ upload_tab, live_tab, snapshot_tab, many_tab = st.tabs(
 with upload_tab:
     upload = st.file_uploader("Choose a photo of a face", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
                               key=_key("demo_upload"))
+    if upload is None:
+        st.markdown("### Upload a photo of a face, and I'll guess the emotion.")
+    else:
+        picture, problem = uploaded_bytes(upload)
+        if problem:
+            st.error("That file doesn't look like a photo we can read. Please try a JPG or PNG picture.")
+        else:
+            show_answer(picture, "upload")
 with live_tab:
     st.markdown("Press **START** and allow the camera: every face gets its emotion, live. The video stays on "
                 "this computer.")
@@ -127,25 +136,13 @@ with live_tab:
         st.warning(SYNTHETIC_WARNING)
     live_status(live_camera("demo_live", predictor))
 with snapshot_tab:
-    snapshot = None
     if st.toggle("Use my camera for one picture", key="demo_use_camera",
                  help="For browsers where the live camera does not work"):
         snapshot = st.camera_input("Look at the camera and make a face", key=_key("demo_camera"))
+        if snapshot is not None:
+            show_answer(snapshot.getvalue(), "snapshot")
 with many_tab:
     archive = st.file_uploader("A zip of photos: every face in every photo gets its emotion", type=["zip"],
                                key="demo_many_upload")
     if archive is not None:
         show_many(archive)
-
-picture = None
-if upload is not None:
-    picture, problem = uploaded_bytes(upload)
-    if problem:
-        st.error("That file doesn't look like a photo we can read. Please try a JPG or PNG picture.")
-elif snapshot is not None:
-    picture = snapshot.getvalue()
-
-if picture is not None:
-    show_answer(picture)
-elif archive is None:
-    st.markdown("### Upload a photo or use the camera, and I'll guess the emotion.")

@@ -286,6 +286,15 @@ class RunRecord:
             else f"real faces in {dataset_name(self.config)}"
         return f"{what} ({self.config.get('arch')}, learned from {data})"
 
+    def test_accuracy(self, tta: str = "none") -> float | None:
+        """The test accuracy measured for predictions made with test-time augmentation `tta` ('none': one
+        pass per face, as Demo and `predict` answer by default); None where it was not measured. An
+        evaluation with TTA keeps the one-pass score under 'without_tta'."""
+        ev = self.evaluation or {}
+        scores = ev if (ev.get("tta") or "none") == tta else ev.get("without_tta") if tta == "none" else None
+        accuracy = scores.get("accuracy") if isinstance(scores, dict) else None
+        return float(accuracy) if isinstance(accuracy, (int, float)) and 0 <= accuracy <= 1 else None
+
     def summary(self) -> dict:
         """One flat row for tables: identity, status and headline metrics."""
         ev = self.evaluation or {}

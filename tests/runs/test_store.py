@@ -168,3 +168,13 @@ def test_a_deep_run_folder_written_in_the_old_format_still_loads(trained_run, tm
     np.testing.assert_allclose(old.predict_faces(faces), Predictor.from_run(trained_run, engine="torch").predict_faces(faces),
                                atol=1e-6)
     assert runs.load_run(run_dir).summary()["status"] == "completed"
+
+
+def test_the_test_accuracy_is_the_one_measured_for_the_inference_mode_asked_for(tmp_path):
+    record = runs.RunRecord(tmp_path, {}, {"status": "completed"},
+                            evaluation={"accuracy": 0.66, "tta": "flip", "without_tta": {"accuracy": 0.65}})
+    assert record.test_accuracy("flip") == 0.66 and record.test_accuracy("none") == 0.65
+    plain = runs.RunRecord(tmp_path, {}, {"status": "completed"}, evaluation={"accuracy": 0.6})
+    assert plain.test_accuracy() == 0.6 and plain.test_accuracy("flip") is None  # flip was never measured
+    odd = runs.RunRecord(tmp_path, {}, {"status": "completed"}, evaluation={"tta": "flip", "without_tta": "0.6"})
+    assert odd.test_accuracy() is None and runs.RunRecord(tmp_path, {}, {}).test_accuracy() is None
