@@ -304,12 +304,14 @@ def screenshot(driver, folder: Path, name: str, check: bool = True) -> Path:
 # What the page must not show (issue 13's defects, checked on every screenshot): a gallery tile not
 # at its declared size or captions out of line; a chart's Plotly toolbar over its text; a literal
 # "None" in a table cell or the text; a duration the app guessed; Streamlit's Deploy button.
-LAYOUT_DEFECTS = r"""
-    const WIDE_TABLES = '.st-key-runs_table';  // every run's per-class F1: scrolls sideways by design
-    const found = [];
+GEOMETRY = r"""
     const rect = el => el.getBoundingClientRect();
     const overlap = (a, b) => a.width > 0 && a.height > 0 && b.width > 0 && b.height > 0 &&
-        a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+        a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;"""
+
+LAYOUT_DEFECTS = GEOMETRY + r"""
+    const WIDE_TABLES = '.st-key-runs_table';  // every run's per-class F1: scrolls sideways by design
+    const found = [];
     document.querySelectorAll('.fer-gallery').forEach((gallery, g) => {
         const rows = new Map();  // image top -> caption tops of the tiles in that row
         gallery.querySelectorAll('figure').forEach(figure => {
@@ -353,11 +355,8 @@ LAYOUT_DEFECTS = r"""
     return found;"""
 
 # Streamlit's own chart toolbar (fullscreen and friends) exists only while the pointer is over the chart.
-ELEMENT_TOOLBAR_COVERS = r"""
+ELEMENT_TOOLBAR_COVERS = GEOMETRY + r"""
     const chart = arguments[0], found = [];
-    const rect = el => el.getBoundingClientRect();
-    const overlap = (a, b) => a.width > 0 && a.height > 0 && b.width > 0 && b.height > 0 &&
-        a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
     const words = [...chart.querySelectorAll('.main-svg text')].filter(t => t.textContent.trim());
     document.querySelectorAll('[data-testid="stElementToolbar"]').forEach(bar => words.forEach(t => {
         if (overlap(rect(bar), rect(t))) found.push(`Streamlit's chart toolbar covers "${t.textContent.trim()}"`); }));
