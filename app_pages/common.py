@@ -79,6 +79,12 @@ def chart(where, fig, **kwargs):
     return where.plotly_chart(leave_room_for_toolbar(fig), config=CHART_CONFIG, **kwargs)
 
 
+def show_table(where, data, **kwargs):
+    """`where.dataframe(data, ...)` (where: st or a column) with missing values shown as empty cells:
+    Streamlit writes a grey "None" in them."""
+    return where.dataframe(data, placeholder="", **kwargs)
+
+
 def gallery(images, captions, tooltips=None, tile_px: int = 96, where=st) -> None:
     """Faces in a grid of same-size tiles (in `where`: st or a column); long captions are cut, and shown
     whole on hover."""

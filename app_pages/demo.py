@@ -12,7 +12,7 @@ from fer_core.inference.batch import predict_zip_upload
 from fer_core.inference.faces import draw_boxes
 from fer_core.runs.compare import to_csv_bytes
 from fer_core.inference.predictor import default_model
-from app_pages.common import chart, load_predictor, uploaded_bytes
+from app_pages.common import chart, load_predictor, show_table, uploaded_bytes
 from app_pages.live_camera import live_camera, live_status
 
 
@@ -102,13 +102,13 @@ def show_many(upload) -> None:
     st.markdown(f"**{table['image'].nunique()} picture(s), {len(faces)} face(s).**")
     if len(unreadable):
         with st.expander(f"⚠️ {len(unreadable)} file(s) could not be read (the others were)"):
-            st.dataframe(unreadable[["image", "error"]], hide_index=True, width="stretch")
+            show_table(st, unreadable[["image", "error"]], hide_index=True, width="stretch")
     if record.trained_on_synthetic:
         st.warning(SYNTHETIC_WARNING)
     if len(faces):
         chart(st, label_counts(faces["label"], predictor.classes), key="demo_many_counts")
         shown = ["image", "face", "label", "confidence", *predictor.classes, "x", "y", "w", "h"]
-        st.dataframe(faces[shown], hide_index=True, width="stretch",
+        show_table(st, faces[shown], hide_index=True, width="stretch",
                      column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1)})
     st.download_button("⬇️ All rows as CSV (with the model that answered)", to_csv_bytes(table),
                        file_name=f"{Path(upload.name).stem}_emotions.csv", mime="text/csv", key="demo_many_csv",

@@ -10,7 +10,7 @@ from fer_core.jobs.queue import active_runs
 from fer_core.runs.store import list_runs
 from fer_core.app.system_info import device_info
 from fer_core.app.uploads import UploadError, save_uploaded_dataset
-from app_pages.common import active_choice, cached_dataset, chart, dataset_label, set_active_choice
+from app_pages.common import active_choice, cached_dataset, chart, dataset_label, set_active_choice, show_table
 
 PAGES = [
     ("app_pages/dataset.py", "Dataset", "🗂️", "the faces, class balance, duplicates and leaks between splits"),
@@ -103,7 +103,7 @@ cols[0].metric("images", f"{len(ds):,}")
 for col, (split, per_class) in zip(cols[1:], counts.items()):
     col.metric(split, f"{sum(per_class.values()):,}")
 chart(st, class_distribution(ds), width="stretch")
-st.dataframe(pd.DataFrame(counts).rename_axis("class"), width="stretch")
+show_table(st, pd.DataFrame(counts).rename_axis("class"), width="stretch")
 if ds.report.n_skipped:
     with st.expander(f"⚠️ {ds.report.n_skipped} file(s) could not be read and were skipped"):
-        st.dataframe(pd.DataFrame(ds.report.skipped, columns=["file", "reason"]), width="stretch")
+        show_table(st, pd.DataFrame(ds.report.skipped, columns=["file", "reason"]), width="stretch")

@@ -10,7 +10,7 @@ from fer_core.common.paths import checkpoints_dir
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
 from fer_core.runs.notes import MAX_NAME, MAX_NOTES, RunNotes, parse_tags, write_notes
-from app_pages.common import chart, gallery
+from app_pages.common import chart, gallery, show_table
 
 
 GALLERY_LIMIT = 40   # most confident images shown per confusion-matrix cell
@@ -93,8 +93,8 @@ column_config = {
     "data": st.column_config.TextColumn("data source"),
 }
 st.caption("Tick rows (left edge) to compare runs; click a column header to sort.")
-event = st.dataframe(
-    table, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
+event = show_table(
+    st, table, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
     column_config=column_config,
     selection_default={"selection": {"rows": [first_evaluated]}} if first_evaluated is not None else None)
 selected = [records[i] for i in event.selection.rows if 0 <= i < len(records)]
@@ -193,7 +193,7 @@ if len(selected) > 1:
         st.caption("The selected runs have the same configuration.")
     else:
         st.caption("The settings whose values are not the same in all the selected runs.")
-        st.dataframe(differences, hide_index=True, key="runs_differences", width="stretch")
+        show_table(st, differences, hide_index=True, key="runs_differences", width="stretch")
 
 st.subheader("Training curves")
 with_metrics = [r for r in selected if r.metrics]
@@ -217,7 +217,7 @@ st.caption("Model × class-imbalance strategy on the test split. Runs that diffe
            "best mean validation score is shown. Val scores are those of the epoch each run kept, chosen on the "
            "metric in 'selected on'. The best value of each score column is in green; the CSV names each row's run.")
 strategies = compare.strategy_table(evaluated)
-st.dataframe(compare.highlight_best(compare.strategy_display(strategies), strategies), hide_index=True,
+show_table(st, compare.highlight_best(compare.strategy_display(strategies), strategies), hide_index=True,
              key="runs_strategy_table", column_config={
                  "test_accuracy": st.column_config.TextColumn("test accuracy"),
                  "macro_f1": st.column_config.TextColumn("test macro-F1"),
@@ -259,8 +259,8 @@ counts = compare.confusion_matrix(preds)
 classes = list(counts.columns)
 worst = compare.most_confused(counts)
 st.caption("Click a cell of this matrix (rows: true class, columns: predicted class) to see its test images.")
-cell_event = st.dataframe(
-    counts.set_axis([display(c) for c in classes], axis=0), key="runs_gallery_cell", on_select="rerun",
+cell_event = show_table(
+    st, counts.set_axis([display(c) for c in classes], axis=0), key="runs_gallery_cell", on_select="rerun",
     selection_mode="single-cell",
     column_config={"_index": st.column_config.TextColumn("true ↓ / predicted →"),
                    **{c: st.column_config.NumberColumn(display(c)) for c in classes}},
@@ -297,4 +297,4 @@ if len(rows):
             gallery(list(compare.upscale(faces, UPSCALE)), captions,
                     tooltips=[f"{i} · {c}" for i, c in zip(found["id"].astype(str), captions)], tile_px=48 * UPSCALE)
             with st.expander("All class probabilities of these images"):
-                st.dataframe(found, hide_index=True, key="runs_gallery_probabilities")
+                show_table(st, found, hide_index=True, key="runs_gallery_probabilities")

@@ -11,7 +11,7 @@ from fer_core.common import paths
 from fer_core.data.synthetic import DEFAULT_SIZE as SYNTHETIC_DEFAULT_SIZE
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
 from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, load_listed
-from app_pages.common import active_choice, active_dataset, chart, dataset_label
+from app_pages.common import active_choice, active_dataset, chart, dataset_label, show_table
 
 
 # widget key of each per-architecture setting (tf.ARCH_FIELDS)
@@ -123,7 +123,7 @@ if len(deep) > 1:
                          persist_state=KEEP, help="Off: the values below apply to every architecture")
 if per_arch:
     table = tf.defaults_table(deep, tf.uses_gpu(ss.train_device), ss.train_recipe)
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    show_table(st, pd.DataFrame(table), hide_index=True, width="stretch")
 elif deep:
     defaults_arch = _first_deep(archs)
     st.caption(f"Defaults for {defaults_arch} on {'GPU' if tf.uses_gpu(ss.train_device) else 'CPU'}"
@@ -267,7 +267,7 @@ def live_panel() -> None:
     if not recent:
         st.caption("No runs yet.")
         return
-    st.dataframe(pd.DataFrame([j.table_row() for j in recent]), hide_index=True, width="stretch",
+    show_table(st, pd.DataFrame([j.table_row() for j in recent]), hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
                                 "test accuracy": st.column_config.NumberColumn(format="percent")})
     for job in recent:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -147,6 +148,8 @@ def test_the_job_table_says_what_the_live_panel_says(checkpoints, no_scheduler):
     assert table.loc[running.name, "progress"] == pytest.approx(1.5 / 6)
     assert table.loc[queued.name, "started"] == "" and table.loc[queued.name, "took"] == ""
     assert "None" not in table.astype(str).to_string()
+    assert table.loc[queued.name, "test accuracy"] is None or pd.isna(table.loc[queued.name, "test accuracy"])
+    assert at.dataframe[0].proto.placeholder == ""  # ... drawn as an empty cell, not Streamlit's grey "None"
     worker.kill()
     worker.wait()
 
