@@ -1,7 +1,6 @@
 """Plotly figures and image mosaics for the Dataset page: pure functions, data in, figure out (no Streamlit)."""
 from __future__ import annotations
 
-
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -40,8 +39,10 @@ def class_distribution(ds: FaceDataset, percent: bool = False) -> go.Figure:
         fig.add_bar(name=f"{split} (max/min {ratio:.1f}×)", x=[_name(c) for c in per_class],
                     y=[100 * n / total for n in per_class.values()] if percent else list(per_class.values()),
                     text=[f"{n}<br>{100 * n / total:.1f}%" for n in per_class.values()], textposition="outside",
-                    hovertemplate="%{x}: %{y} images (%{customdata:.1f}% of " + split + ")<extra></extra>",
-                    customdata=[100 * n / total for n in per_class.values()],
+                    # the count from customdata: with `percent`, y is the share, not the count
+                    hovertemplate="%{x}: %{customdata[0]} images (%{customdata[1]:.1f}% of " + split
+                                  + ")<extra></extra>",
+                    customdata=[[n, 100 * n / total] for n in per_class.values()],
                     marker_color=SPLIT_COLOURS.get(split))
     fig.update_layout(barmode="group", yaxis_title="% of the split's images" if percent else "images",
                       legend_title="split (imbalance)", margin=dict(t=30, b=10))

@@ -48,6 +48,10 @@ def test_class_distribution_has_counts_percentages_and_imbalance(ds):
     shares = figs.class_distribution(ds, percent=True)
     assert list(shares.data[0].y) == [80.0, 20.0, 0.0] and [round(y, 1) for y in shares.data[1].y] == [33.3] * 3
     assert shares.data[0].text == train.text and shares.layout.yaxis.title.text == "% of the split's images"
+    # hovering a bar says its count in either view, not the bar's height (a share with `percent`)
+    assert [list(c) for c in shares.data[0].customdata] == [[8, 80.0], [2, 20.0], [0, 0.0]]
+    hover = shares.data[0].hovertemplate
+    assert "%{customdata[0]} images" in hover and "%{y} images" not in hover
     assert figs.imbalance_ratios(ds) == {"train": 4.0, "test": 1.0}
 
 
