@@ -10,8 +10,6 @@ per face). The issue's target: >= 15 processed frames/s on this 2-core VM.
 """
 from __future__ import annotations
 
-import argparse
-import platform
 import statistics
 import sys
 import tempfile
@@ -19,16 +17,13 @@ import time
 from pathlib import Path
 
 import cv2
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_video import make_clip  # noqa: E402
+from bench_video import load_model_and_faces, make_clip, model_and_faces_parser  # noqa: E402
 
-from fer_core.data import load_dataset  # noqa: E402
 from fer_core.inference.live import LiveAnalyser  # noqa: E402
-from fer_core.inference.predictor import Predictor  # noqa: E402
 
 
 def read_frames(path: Path, limit: int) -> list:
@@ -54,16 +49,10 @@ def time_frames(analyser: LiveAnalyser, frames: list) -> tuple[list[float], int]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default="builtin")
-    parser.add_argument("--data", help="take the faces from this dataset's test split (default: synthetic faces)")
+    parser = model_and_faces_parser(__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=150)
     args = parser.parse_args()
-    ds = load_dataset(args.data)
-    faces = ds.split("test").images[:2]
-    predictor = Predictor.from_run(args.run)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
-          f"model: {predictor.describe()}, engine {predictor.engine}; faces from {ds.source}")
+    predictor, faces = load_model_and_faces(args)
     with tempfile.TemporaryDirectory() as folder:
         frames = read_frames(make_clip(Path(folder) / "clip.avi", faces, seconds=max(1, args.frames // 25 + 1)),
                              args.frames)

@@ -43,18 +43,29 @@ def make_clip(path: Path, faces: np.ndarray, seconds: int, fps: int = 25, side: 
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def model_and_faces_parser(description: str) -> argparse.ArgumentParser:
+    """The options this benchmark and bench_live.py share: which model, and where the clip's faces come from."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--run", default="builtin")
     parser.add_argument("--data", help="take the faces from this dataset's test split (default: synthetic faces)")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rates", type=float, nargs="+", default=[5, 15, 25])
-    args = parser.parse_args()
+    return parser
+
+
+def load_model_and_faces(args: argparse.Namespace) -> tuple[Predictor, np.ndarray]:
+    """The model and two test faces for the clip; prints the machine and what was loaded."""
     ds = load_dataset(args.data)
-    faces = ds.split("test").images[:2]
     predictor = Predictor.from_run(args.run)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
           f"model: {predictor.describe()}, engine {predictor.engine}; faces from {ds.source}")
+    return predictor, ds.split("test").images[:2]
+
+
+def main() -> None:
+    parser = model_and_faces_parser(__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rates", type=float, nargs="+", default=[5, 15, 25])
+    args = parser.parse_args()
+    predictor, faces = load_model_and_faces(args)
     with tempfile.TemporaryDirectory() as folder:
         clip = make_clip(Path(folder) / "clip.avi", faces, args.seconds)
         analyse_video(predictor, clip, fps=5)  # warm-up: detector and model loaded, caches filled
