@@ -164,3 +164,5 @@ def test_after_its_runs_end_the_launch_banner_links_to_their_results(checkpoints
     assert any(f"Finished: {done.name}" in s.value for s in at.success)
     at.button(key="train_view_results").click().run()
     assert not at.exception
+    assert at.title[0].value == "📊 Runs" and "train_launched" not in at.session_state  # the banner is done
+    assert at.session_state["runs_table"]["selection"]["rows"] == [0]  # Runs opens with that run selected
