@@ -109,7 +109,7 @@ def show_many(upload) -> None:
         chart(st, label_counts(faces["label"], predictor.classes), key="demo_many_counts")
         shown = ["image", "face", "label", "confidence", *predictor.classes, "x", "y", "w", "h"]
         show_table(st, faces[shown], hide_index=True, width="stretch",
-                     column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1)})
+                   column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1)})
     st.download_button("⬇️ All rows as CSV (with the model that answered)", to_csv_bytes(table),
                        file_name=f"{Path(upload.name).stem}_emotions.csv", mime="text/csv", key="demo_many_csv",
                        on_click="ignore")

@@ -218,14 +218,14 @@ st.caption("Model × class-imbalance strategy on the test split. Runs that diffe
            "metric in 'selected on'. The best value of each score column is in green; the CSV names each row's run.")
 strategies = compare.strategy_table(evaluated)
 show_table(st, compare.highlight_best(compare.strategy_display(strategies), strategies), hide_index=True,
-             key="runs_strategy_table", column_config={
-                 "test_accuracy": st.column_config.TextColumn("test accuracy"),
-                 "macro_f1": st.column_config.TextColumn("test macro-F1"),
-                 "val_accuracy": st.column_config.NumberColumn("val accuracy", format="percent"),
-                 "val_macro_f1": st.column_config.NumberColumn("val macro-F1", format="%.3f"),
-                 "val_metric": st.column_config.TextColumn("selected on"),
-                 "best_epoch": st.column_config.NumberColumn("best epoch", format="%d"),
-             })
+           key="runs_strategy_table", column_config={
+               "test_accuracy": st.column_config.TextColumn("test accuracy"),
+               "macro_f1": st.column_config.TextColumn("test macro-F1"),
+               "val_accuracy": st.column_config.NumberColumn("val accuracy", format="percent"),
+               "val_macro_f1": st.column_config.NumberColumn("val macro-F1", format="%.3f"),
+               "val_metric": st.column_config.TextColumn("selected on"),
+               "best_epoch": st.column_config.NumberColumn("best epoch", format="%d"),
+           })
 st.download_button("⬇️ Strategy table (CSV)", compare.to_csv_bytes(strategies), file_name="strategy_table.csv",
                    mime="text/csv", key="runs_download_strategy", on_click="ignore")
 

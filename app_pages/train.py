@@ -211,7 +211,7 @@ def _cancel(run_dir) -> None:
     st.session_state.train_cancel_message = job_status.cancel_run(run_dir)
 
 
-def launched_banner(root) -> None:
+def launched_banner() -> None:
     """What the last Launch queued, until those runs have all ended; then a link to their results."""
     launched = [d for d in st.session_state.get("train_launched", []) if os.path.isdir(d)]
     if not launched:
@@ -232,7 +232,7 @@ def live_panel() -> None:
     """Re-reads the run folders (every 2 s while runs are active): active runs with progress, curves and
     cancel; recent runs."""
     root = paths.checkpoints_dir()
-    launched_banner(root)
+    launched_banner()
     st.subheader("Active runs")
     if message := st.session_state.pop("train_cancel_message", None):
         st.info(message)
@@ -268,8 +268,8 @@ def live_panel() -> None:
         st.caption("No runs yet.")
         return
     show_table(st, pd.DataFrame([j.table_row() for j in recent]), hide_index=True, width="stretch",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-                                "test accuracy": st.column_config.NumberColumn(format="percent")})
+               column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+                              "test accuracy": st.column_config.NumberColumn(format="percent")})
     for job in recent:
         if job.failure:
             what = "cannot be read" if job.progress.state == UNREADABLE else "failed"

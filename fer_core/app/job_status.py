@@ -200,7 +200,8 @@ def describe_failure(status: dict) -> Failure | None:
     return Failure(sentence, original, status.get("traceback"))
 
 
-STATE_ICONS = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌", "cancelled": "⏹️", UNREADABLE: "⚠️"}
+STATE_ICONS = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌", "cancelled": "⏹️",
+               UNREADABLE: "⚠️"}
 
 
 @dataclass
@@ -219,9 +220,9 @@ class JobRow:
         return self.progress.run_id
 
     def table_row(self) -> dict:
-        """A flat dict for st.dataframe, narrow enough for the page: the live panel's progress words (after the state's icon) and
-        fraction, text cells empty rather than None, the test accuracy as a fraction (shown as a
-        percentage). Failures are explained below the table, in full sentences."""
+        """A flat dict for st.dataframe, narrow enough for the page: the live panel's progress words
+        (after the state's icon) and fraction, text cells empty rather than None, the test accuracy as a
+        fraction (shown as a percentage). Failures are explained below the table, in full sentences."""
         p = self.progress
         return {"run": p.run_id, "dataset": self.dataset,  # the run's name says its architecture and strategy
                 "status": f"{STATE_ICONS.get(p.state, '')} {p.label}".strip(),
@@ -277,11 +278,13 @@ class DurationEstimate:
         each = f"about {format_duration(self.seconds)}"
         total = f"; {runs_planned} runs one after another: about {format_duration(self.seconds * runs_planned)}" \
             if runs_planned > 1 else ""
+        epochs = f"{self.its_epochs} epoch{'s' if self.its_epochs != 1 else ''}"
         return (f"Estimated {each} per run{total} (the last similar run here, {self.from_run}, took "
-                f"{format_duration(self.its_seconds)} for {self.its_epochs} epoch{'s' if self.its_epochs != 1 else ''}).")
+                f"{format_duration(self.its_seconds)} for {epochs}).")
 
 
-def estimate_duration(arch: str, data: str | None, epochs: int, root: str | Path | None = None) -> DurationEstimate | None:
+def estimate_duration(arch: str, data: str | None, epochs: int,
+                      root: str | Path | None = None) -> DurationEstimate | None:
     """From the newest completed run with the same architecture and data: its duration scaled by epochs
     (data loading included in the scaling: a rough figure, said to be one). None when there is none.
     Run folders are read newest first, only until one matches."""

@@ -15,7 +15,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-
 from fer_core.common import paths
 from fer_core.data.dataset import DataError, LoadReport
 from fer_core.data.decode import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, ImageDecodeError, check_pixel_count, read_header

@@ -118,7 +118,8 @@ def test_the_answer_shows_the_boxed_photo_the_runner_up_what_sure_means_and_a_fr
     assert any(c.value.startswith("Next most likely: ") for c in at.caption)
     sure = next(c.value for c in at.caption if c.value.startswith('"Sure" is the share'))
     one_pass = json.loads((bundled_model / "evaluation.json").read_text())["without_tta"]["accuracy"]
-    assert f"3,589 test faces it was checked on, its answer was right {one_pass:.0%} of the time" in sure  # as it answers here: no TTA
+    # the one-pass accuracy, as the page answers (no TTA)
+    assert f"3,589 test faces it was checked on, its answer was right {one_pass:.0%} of the time" in sure
     assert any("stay on this computer" in c.value for c in at.caption)
     at.button(key="demo_try_another_upload").click().run()
     assert not at.exception and not at.get("progress")  # the answer is gone: an empty upload box again
