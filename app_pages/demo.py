@@ -9,7 +9,7 @@ from fer_core.data.decode import ImageDecodeError
 from fer_core.common.emotions import DISPLAY_NAMES, EMOJI
 from fer_core.figures.predictions import label_counts
 from fer_core.inference.batch import predict_zip_upload
-from fer_core.inference.faces import draw_boxes
+from fer_core.inference.faces import about_detector, draw_boxes
 from fer_core.runs.compare import to_csv_bytes
 from fer_core.inference.predictor import default_model
 from app_pages.common import chart, load_predictor, show_table, uploaded_bytes
@@ -59,7 +59,7 @@ if error:
              "Train page and try again.")
     st.stop()
 
-st.caption(f"Answers come from {record.describe()}.")
+st.caption(f"Answers come from {record.describe()}. {about_detector()}")
 
 
 def show_answer(picture: bytes, source: str) -> None:
@@ -70,8 +70,19 @@ def show_answer(picture: bytes, source: str) -> None:
     except (ImageDecodeError, ValueError):
         st.error("That picture could not be read. Please try another photo (JPG or PNG).")
         return
+    whole_anyway = f"demo_whole_{source}"
+    if result.no_face and st.session_state.get(whole_anyway) != len(picture):
+        st.markdown("### I couldn't find a face in this picture.")
+        st.caption("Try a photo where the face is larger, lit from the front and not hidden. If there is a face "
+                   "I missed, I can still read the whole picture as if it were one.")
+        if st.button("Use the whole picture anyway", key=f"demo_whole_button_{source}"):
+            st.session_state[whole_anyway] = len(picture)  # this picture only: a new one is searched again
+            st.rerun()
+        st.button("🔁 Try another photo", key=f"demo_try_another_{source}", on_click=_clear_picture)
+        return
     if result.whole_image:
-        st.caption("I couldn't spot a face, so I looked at the whole picture.")
+        st.caption("I read the whole picture as one face." if result.no_face else
+                   "The picture is a close-up of one face, so I read all of it.")
     else:
         st.caption(f"I found {len(result.faces)} face{'s' if len(result.faces) > 1 else ''}.")
         st.image(draw_boxes(picture, [f.box for f in result.faces], [str(i + 1) for i in range(len(result.faces))]),

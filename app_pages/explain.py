@@ -7,7 +7,7 @@ import streamlit as st
 from fer_core.data.decode import ImageDecodeError
 from fer_core.common.emotions import display
 from fer_core.explain import CAM_METHODS, FAITHFULNESS_METRICS, compare_methods, explain_faces, faithfulness, overlay
-from fer_core.inference.faces import draw_boxes, find_faces
+from fer_core.inference.faces import about_detector, draw_boxes, find_faces
 from fer_core.figures.predictions import method_scores, probability_bars
 from fer_core.inference.predictor import usable_runs
 from app_pages.common import active_dataset, chart, dataset_label, gallery, load_predictor, run_label, uploaded_bytes
@@ -34,7 +34,7 @@ predictor, error = load_predictor(run_dir)
 if error:
     st.error(error)
     st.stop()
-st.caption(f"Answers come from {predictor.describe()}.")
+st.caption(f"Answers come from {predictor.describe()}. {about_detector()}")
 if predictor.provenance["synthetic"]:
     st.warning("This model learned from synthetic drawn faces: on real photos its answers and maps are often "
                "wrong. Choose a model trained on real faces (the built-in one, or your own FER2013 run).")
@@ -116,7 +116,7 @@ for name, image in inputs:
         st.error(f"{name}: {exc}")
         continue
     if search.whole_image:
-        st.caption("No face detected: the whole image is used as one face.")
+        st.caption(search.message[:1].upper() + search.message[1:] + ".")
     elif not isinstance(image, np.ndarray):
         st.image(draw_boxes(image, [f.box for f in search.faces], [str(i + 1) for i in range(len(search.faces))]),
                  caption=f"{len(search.faces)} face(s) found", width=480)

@@ -8,6 +8,7 @@ from fer_core.figures.runs import confusion_heatmap, per_class_f1_bars, run_colo
 from fer_core.figures.training import METRICS, X_AXES, metric_curves
 from fer_core.common.paths import checkpoints_dir
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
+from fer_core.inference.photo_evaluation import evaluation_table, list_photo_evaluations
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
 from fer_core.runs.notes import MAX_NAME, MAX_NOTES, RunNotes, parse_tags, write_notes
 from app_pages.common import chart, gallery, show_table
@@ -53,7 +54,41 @@ if "runs_delete_message" in st.session_state:
     level, message = st.session_state.pop("runs_delete_message")
     getattr(st, level)(message)
 
+def show_photo_evaluations(records) -> None:
+    """Every saved `evaluate --photos` result (the bundled model's and each run's), one in detail."""
+    found = []
+    for model, run_dir in [("builtin", "builtin")] + [(r.run_id, r.run_dir) for r in records if r.has_model]:
+        try:
+            found += [(model, ev) for ev in list_photo_evaluations(run_dir)]
+        except (RunError, OSError):
+            continue  # no bundled model, or a run folder that cannot be read: its row above says why
+    if not found:
+        return
+    with st.expander(f"🖼️ Accuracy on real photos ({len(found)} evaluation{'s' if len(found) > 1 else ''})"):
+        st.caption("Each made by `python -m fer_core evaluate --run RUN --photos FOLDER`: every photo of a folder "
+                   "of class subfolders through the Demo path (find the face, turn it upright, crop, model), "
+                   "scored on its largest face. Photos with no face found are counted apart, never scored.")
+        show_table(st, evaluation_table(found).dropna(axis=1, how="all"), hide_index=True, key="runs_photo_table",
+                   column_config={"accuracy": st.column_config.ProgressColumn("accuracy", **PERCENT),
+                                  "macro-F1": st.column_config.NumberColumn("macro-F1", format="%.3f")})
+        usable = [(m, ev) for m, ev in found if "error" not in ev and ev["confusion_matrix"] is not None]
+        if not usable:
+            return
+        labels = [f"{m} on {ev['photos']} ({ev['n_scored']} photos with a face)" for m, ev in usable]
+        pick = st.selectbox("Show", range(len(usable)), format_func=labels.__getitem__, key="runs_photo_pick")
+        model, ev = usable[pick]
+        matrix = pd.DataFrame(ev["confusion_matrix"], index=ev["classes"], columns=ev["classes"])
+        chart(st, confusion_heatmap(matrix, title=f"{model}: {ev['accuracy']:.1%} on {ev['n_scored']} photos"),
+              key="runs_photo_cm")
+        missed = [f"no face found: {n}" for n in ev["no_face"]] + [
+            f"unreadable: {u['photo']}: {u['reason']}" for u in ev["unreadable"]]
+        if missed:
+            st.caption(f"{len(missed)} photo(s) not scored:")
+            st.code("\n".join(missed[:200]), language=None)
+
+
 records = list_runs()
+show_photo_evaluations(records)
 if not records:
     st.info("No runs yet. Train a model on the Train page, or from a terminal: `python -m fer_core train "
             "--epochs 5`. Finished runs appear here.")

@@ -1,31 +1,38 @@
-"""Face detection on photos: which detector setting finds real faces in cluttered scenes, and how fast.
+"""Faces in photos: which detector finds them, how the crops are framed, and what that does to accuracy.
 
-Scenes (seeded): FER2013 *test* faces from the shared zip (read in memory; nothing is written to the
-repository), scaled to 60-300 px, tinted, and pasted with feathered edges into 640x480 and 1280x720
-scenes with cluttered backgrounds (gradients, filled and outlined shapes, lines, text, noise, blur).
-Scenes hold 0-3 faces (1 most often) at random non-overlapping positions; every pasted box is known.
+Scenes (seeded): FER2013 faces from the shared zip (read in memory; nothing is written to the
+repository), scaled, tinted, and pasted with feathered edges into 640x480 and 1280x720 scenes with
+cluttered backgrounds (gradients, shapes, lines, text, noise, blur). Scenes hold 0-3 faces at random
+non-overlapping places; every face's square (centre, side, turn) and label are known. Each face is
+one of: plain (60-300 px), rotated (turned up to +-30 degrees), small (24-40 px), dark (half of it in
+shadow) or narrow (squeezed to 65-85% of its width, a turned-away head's foreshortening).
 
-Matching: per scene, detections and true boxes are paired greedily by IoU, highest first, each used
-at most once; a pair counts when IoU >= 0.4 (FER faces are tight crops whose framing differs a
-little from a detector's box). Recall = matched true faces / true faces; precision = matched
-detections / detections; mean IoU over the matched pairs. Also printed for the default detector:
-how the FER crop relates to its box (size ratio, centre offset), which sets crop_face's margin.
+Matching: per scene, the squares the photo path would cut (faces.face_region of each detection: the
+Haar box's square, or YuNet's landmark framing, taken axis-aligned) and the true squares (axis-aligned,
+at the face's centre, of its side) are paired greedily by IoU, highest first, each used at most once;
+a pair counts at IoU >= 0.4. Matching the crops rather than the raw boxes compares detectors whose
+boxes are drawn differently (YuNet's are tall and tight, Haar's square and loose) by what they give
+the model. Recall = matched faces / faces; precision = matched detections / detections; CPU ms per
+scene (process time).
 
-Time per scene in the table is process CPU time (the machine may be shared with other work, which
-inflates wall time). Timing: detect + crop (fer_core.inference.faces.detect_faces + crop_face) on one 1280x720
-photo with one face, median of --repeats, wall and CPU; and find_faces from JPEG bytes (decode
-included). About 3 minutes on 2 idle CPU cores with the defaults.
+What it prints:
+1. --fit (on scenes of FER2013 *train* faces, never test): YuNet's score threshold, and the framing
+   constants (faces.ALIGN_CENTRE, ALIGN_SIDE) as medians over the matched faces; then, on scenes of
+   the val faces carved from train (seed 0, as the bundled model's run), a grid around those medians
+   scored by how often the model answers on the photo's crop as it does on the raw face (agreement)
+   and by accuracy.
+2. Recall table on scenes of *test* faces: every registered detector, overall and per kind of face.
+3. Accuracy of a run's model (the bundled one by default) on the test faces of those scenes: on the
+   raw 48x48 faces, and through the whole photo path (JPEG bytes -> find_faces -> model) for the old
+   path (haar_alt2, no turning) and the new one (yunet, turned upright), plus yunet without turning.
 
-    python benchmarks/bench_face_detection.py [--zip ../shared/data/fer2013.zip] [--scenes 200]
-    # also score detectors from packages this project does not depend on, when importable
-    python benchmarks/bench_face_detection.py --extra dlib mtcnn
+    python benchmarks/bench_face_detection.py [--zip ../shared/data/fer2013.zip] [--scenes 300] [--fit]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -38,14 +45,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_core.inference.faces import (DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECT_MAX_SIDE, DETECTORS, FACE_FILLS,  # noqa: E402
-                            FaceBox, HaarDetector, crop_face, detect_faces, find_faces, is_face_crop)
+from fer_core.inference import faces as faces_mod  # noqa: E402
+from fer_core.inference.faces import DETECTORS, FaceBox, YuNetDetector, detect_faces, find_faces  # noqa: E402
 
 MATCH_IOU = 0.4
 SCENE_SIZES = ((640, 480), (1280, 720))
-FACE_SIDES = (60, 300)
 FACES_PER_SCENE = (0, 1, 1, 1, 2, 3)  # drawn uniformly: 1/6 of scenes have no face (false positives only)
 SKIN_TINTS = ((1.0, 0.86, 0.74), (1.0, 0.9, 0.82), (0.95, 0.8, 0.66), (1.0, 1.0, 1.0))
+KINDS = ("plain", "rotated", "small", "dark", "narrow")
 
 
 def background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -78,48 +85,90 @@ def background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     return cv2.GaussianBlur(np.clip(noisy, 0, 255).astype(np.uint8), (0, 0), float(rng.uniform(0.5, 1.2)))
 
 
-def paste(scene: np.ndarray, face: np.ndarray, box: FaceBox, rng: np.random.Generator) -> None:
-    """Paste a gray face, scaled to the box, tinted, with edges feathered into the scene."""
-    big = cv2.resize(face, (box.w, box.h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+@dataclass
+class Placed:
+    """A pasted face: its index in the face set, kind, centre, side (the 48x48 image's side in the
+    scene) and turn (degrees, counter-clockwise as OpenCV counts)."""
+
+    index: int
+    kind: str
+    cx: float
+    cy: float
+    side: int
+    angle: float
+
+    @property
+    def box(self) -> FaceBox:
+        """The axis-aligned square of the face's side at its centre (what detections are matched to)."""
+        return FaceBox(round(self.cx - self.side / 2), round(self.cy - self.side / 2), self.side, self.side)
+
+
+def paste(scene: np.ndarray, face: np.ndarray, place: Placed, rng: np.random.Generator, squeeze: float = 1.0) -> None:
+    """Paste a gray face, scaled, tinted, turned and feathered into the scene (in place)."""
+    side = place.side
+    big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    if place.kind == "dark":  # light from one side: the far half fades to a third
+        big *= np.linspace(1.0, 0.33, side, dtype=np.float32)[None, :] if rng.random() < 0.5 else \
+            np.linspace(0.33, 1.0, side, dtype=np.float32)[None, :]
     tinted = big[:, :, None] * np.array(SKIN_TINTS[rng.integers(len(SKIN_TINTS))], np.float32)
-    ramp = max(2, box.w // 12)  # feather width: the face's own background fades into the scene
-    edge = np.minimum(np.arange(box.w), np.arange(box.w)[::-1])
-    alpha = np.clip(np.minimum.outer(edge, edge) / ramp, 0, 1).astype(np.float32)[:, :, None]
-    region = scene[box.y:box.y + box.h, box.x:box.x + box.w].astype(np.float32)
-    scene[box.y:box.y + box.h, box.x:box.x + box.w] = np.clip(alpha * tinted + (1 - alpha) * region, 0, 255)
+    ramp = max(2, side // 12)
+    edge = np.minimum(np.arange(side), np.arange(side)[::-1])
+    alpha = np.clip(np.minimum.outer(edge, edge) / ramp, 0, 1).astype(np.float32)
+    matrix = cv2.getRotationMatrix2D((side / 2, side / 2), place.angle, 1.0)
+    matrix[0, :] *= squeeze  # narrow faces: x shrinks about the centre
+    matrix[0, 2] += side / 2 * (1 - squeeze)
+    reach = int(np.ceil(side * (abs(np.cos(np.radians(place.angle))) + abs(np.sin(np.radians(place.angle)))))) + 2
+    matrix[:, 2] += (reach - side) / 2
+    patch = cv2.warpAffine(tinted, matrix, (reach, reach), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpAffine(alpha, matrix, (reach, reach), flags=cv2.INTER_LINEAR)[:, :, None]
+    x0, y0 = round(place.cx - reach / 2), round(place.cy - reach / 2)
+    h, w = scene.shape[:2]
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + reach), min(h, y0 + reach)
+    region = scene[sy0:sy1, sx0:sx1].astype(np.float32)
+    p, m = patch[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0], mask[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
+    scene[sy0:sy1, sx0:sx1] = np.clip(m * p + (1 - m) * region, 0, 255).astype(np.uint8)
 
 
-def make_scene(rng: np.random.Generator, faces: np.ndarray, width: int, height: int,
-               n_faces: int) -> tuple[np.ndarray, list[FaceBox]]:
-    """An RGB scene with `n_faces` FER faces at random non-overlapping places, and their boxes."""
+def make_scene(rng: np.random.Generator, n_images: int, width: int, height: int,
+               n_faces: int, faces: np.ndarray) -> tuple[np.ndarray, list[Placed]]:
+    """An RGB scene with `n_faces` faces of assorted kinds at non-overlapping places."""
     scene = background(rng, width, height)
-    boxes: list[FaceBox] = []
+    placed: list[Placed] = []
     for _ in range(50 * n_faces):
-        if len(boxes) == n_faces:
+        if len(placed) == n_faces:
             break
-        side = int(round(np.exp(rng.uniform(np.log(FACE_SIDES[0]), np.log(min(FACE_SIDES[1], height - 20))))))
-        box = FaceBox(int(rng.integers(0, width - side)), int(rng.integers(0, height - side)), side, side)
-        if all(box.intersection(b) == 0 for b in boxes):
-            paste(scene, faces[rng.integers(len(faces))], box, rng)
-            boxes.append(box)
-    return scene, boxes
+        kind = KINDS[int(rng.integers(len(KINDS)))]
+        low, high = (24, 40) if kind == "small" else (60, min(300, height // 2))
+        side = int(round(np.exp(rng.uniform(np.log(low), np.log(high)))))
+        angle = float(rng.uniform(-30, 30)) if kind == "rotated" else 0.0
+        reach = side * 1.42
+        cx, cy = rng.uniform(reach / 2, width - reach / 2), rng.uniform(reach / 2, height - reach / 2)
+        place = Placed(int(rng.integers(n_images)), kind, float(cx), float(cy), side, angle)
+        grown = FaceBox(round(cx - reach / 2), round(cy - reach / 2), round(reach), round(reach))
+        if all(grown.intersection(FaceBox(round(p.cx - p.side * 0.71), round(p.cy - p.side * 0.71),
+                                          round(p.side * 1.42), round(p.side * 1.42))) == 0 for p in placed):
+            paste(scene, faces[place.index], place, rng, float(rng.uniform(0.65, 0.85)) if kind == "narrow" else 1.0)
+            placed.append(place)
+    return scene, placed
 
 
-def build_scenes(faces: np.ndarray, n: int, seed: int) -> list[tuple[np.ndarray, list[FaceBox]]]:
+def build_scenes(faces: np.ndarray, n: int, seed: int) -> list[tuple[np.ndarray, list[Placed]]]:
     rng = np.random.default_rng(seed)
-    return [make_scene(rng, faces, *SCENE_SIZES[i % len(SCENE_SIZES)], int(rng.choice(FACES_PER_SCENE)))
+    return [make_scene(rng, len(faces), *SCENE_SIZES[i % len(SCENE_SIZES)], int(rng.choice(FACES_PER_SCENE)), faces)
             for i in range(n)]
 
 
-def match(truth: list[FaceBox], found: list[FaceBox]) -> list[tuple[FaceBox, FaceBox, float]]:
-    """Greedy one-to-one pairs (true box, detected box, IoU) with IoU >= MATCH_IOU, best first."""
+def match(truth: list[FaceBox], found: list[FaceBox]) -> list[tuple[int, int, float]]:
+    """Greedy one-to-one pairs (true index, found index, IoU of the found face's crop square with the
+    true square) with IoU >= MATCH_IOU, best first."""
+    found = [faces_mod.face_region(d).square() for d in found]
     pairs = sorted(((t.iou(d), i, j) for i, t in enumerate(truth) for j, d in enumerate(found)), reverse=True)
     used_t, used_d, out = set(), set(), []
     for iou, i, j in pairs:
         if iou >= MATCH_IOU and i not in used_t and j not in used_d:
             used_t.add(i)
             used_d.add(j)
-            out.append((truth[i], found[j], iou))
+            out.append((i, j, iou))
     return out
 
 
@@ -128,186 +177,166 @@ class Score:
     recall: float
     precision: float
     mean_iou: float
-    ms_per_scene: float  # process CPU time per scene
-    recall_by_size: dict[str, float]
-    pairs: list[tuple[FaceBox, FaceBox, float]]
+    ms_per_scene: float
+    recall_by_kind: dict[str, float]
 
 
-SIZE_BINS = (("60-99", 60, 100), ("100-179", 100, 180), ("180-300", 180, 10_000))
-
-
-def score(detect: Callable[[np.ndarray, np.ndarray], list[FaceBox]], scenes) -> Score:
+def score(detect: Callable[[np.ndarray], list[FaceBox]], scenes) -> Score:
     n_true = n_found = 0
-    pairs: list[tuple[FaceBox, FaceBox, float]] = []
-    seconds = 0.0
-    hits = {name: [0, 0] for name, _, _ in SIZE_BINS}
-    for rgb, truth in scenes:
+    ious, seconds = [], 0.0
+    hits = {k: [0, 0] for k in KINDS}
+    for rgb, placed in scenes:
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         t0 = time.process_time()
-        found = detect(gray, rgb)
+        found = detect(gray)
         seconds += time.process_time() - t0
-        matched = match(truth, found)
-        pairs += matched
-        n_true += len(truth)
+        pairs = match([p.box for p in placed], found)
+        ious += [iou for _, _, iou in pairs]
+        n_true += len(placed)
         n_found += len(found)
-        matched_truth = {id(t) for t, _, _ in matched}
-        for t in truth:
-            name = next(name for name, lo, hi in SIZE_BINS if lo <= t.w < hi)
-            hits[name][0] += id(t) in matched_truth
-            hits[name][1] += 1
-    return Score(len(pairs) / max(1, n_true), len(pairs) / max(1, n_found),
-                 float(np.mean([p[2] for p in pairs])) if pairs else 0.0, 1000 * seconds / len(scenes),
-                 {k: h / max(1, n) for k, (h, n) in hits.items()}, pairs)
+        matched = {i for i, _, _ in pairs}
+        for i, p in enumerate(placed):
+            hits[p.kind][0] += i in matched
+            hits[p.kind][1] += 1
+    return Score(len(ious) / max(1, n_true), len(ious) / max(1, n_found), float(np.mean(ious)) if ious else 0.0,
+                 1000 * seconds / len(scenes), {k: h / max(1, n) for k, (h, n) in hits.items()})
 
 
-def haar_setting(detector: HaarDetector | str, max_side: int = DETECT_MAX_SIDE):
-    return lambda gray, rgb: detect_faces(gray, detector, max_side=max_side)
+def fit(faces: np.ndarray, n_scenes: int, seed: int) -> None:
+    """YuNet's score threshold and the framing constants, from scenes of FER2013 train faces."""
+    scenes = build_scenes(faces, n_scenes, seed + 1000)
+    print(f"\n== fit on {len(scenes)} scenes of FER2013 *train* faces (seed {seed + 1000})")
+    print(f"{'YuNet score threshold':<24}{'recall':>8}{'prec.':>8}{'F1':>8}")
+    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        s = score(lambda g, t=threshold: detect_faces(g, YuNetDetector(score_threshold=t)), scenes)
+        print(f"{threshold:<24}{s.recall:>8.3f}{s.precision:>8.3f}{2 * s.recall * s.precision / (s.recall + s.precision):>8.3f}")
+    centre, side_mouth, side_eyes, turn_error = [], [], [], []
+    for rgb, placed in scenes:
+        found = detect_faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), "yunet")
+        for i, j, _ in match([p.box for p in placed], found):
+            p, box = placed[i], found[j]
+            if p.kind not in ("plain", "rotated", "dark"):  # framing from faces with true proportions
+                continue
+            (lx, ly), (rx, ry), _, (mlx, mly), (mrx, mry) = box.landmarks
+            eyes, mouth = np.array([(lx + rx) / 2, (ly + ry) / 2]), np.array([(mlx + mrx) / 2, (mly + mry) / 2])
+            axis = mouth - eyes
+            centre.append(float(np.dot(np.array([p.cx, p.cy]) - eyes, axis) / np.dot(axis, axis)))
+            side_mouth.append(p.side / np.hypot(*axis))
+            side_eyes.append(p.side / np.hypot(rx - lx, ry - ly))
+            turn_error.append((np.degrees(np.arctan2(ry - ly, rx - lx)) - p.angle + 180) % 360 - 180)
+    cv = lambda v: np.std(v) / np.mean(v)  # noqa: E731
+    print(f"framing over {len(centre)} matched faces: centre at {np.median(centre):.3f} of eyes->mouth "
+          f"(IQR {np.percentile(centre, 25):.3f}-{np.percentile(centre, 75):.3f}); side / eyes-mouth distance "
+          f"{np.median(side_mouth):.3f} (cv {cv(side_mouth):.3f}); side / eye distance {np.median(side_eyes):.3f} "
+          f"(cv {cv(side_eyes):.3f}); eye-line angle minus the true turn: median {np.median(turn_error):+.1f} deg, "
+          f"median |error| {np.median(np.abs(turn_error)):.1f} deg")
 
 
-def haar_settings() -> dict[str, Callable]:
-    """The registered detectors, then scaleFactor / minNeighbors / detection-size variants of the default."""
-    settings = {}
-    for name in DETECTORS.names():
-        d = DETECTORS.get(name)
-        settings[f"{name} (sf {d.scale_factor}, mn {d.min_neighbors})"] = haar_setting(name)
-    default = DETECTORS.get(DEFAULT_DETECTOR)
-    for sf, mn in ((1.1, 4), (1.1, 5), (1.05, 3), (1.2, 3)):
-        settings[f"{DEFAULT_DETECTOR} sf {sf}, mn {mn}"] = haar_setting(HaarDetector(default.cascade, sf, mn))
-    for side in (480, 960):
-        settings[f"{DEFAULT_DETECTOR}, detect at <= {side} px"] = haar_setting(DEFAULT_DETECTOR, side)
-    return settings
-
-
-def extra_settings(names: list[str]) -> dict[str, Callable]:
-    """Detectors from packages outside this project's dependencies, when they import."""
-    settings = {}
-    for name in names:
-        try:
-            if name == "dlib":  # dlib's HOG + linear SVM frontal detector, built into the binary
-                import dlib
-                hog = dlib.get_frontal_face_detector()
-
-                def run_dlib(gray, rgb, hog=hog):
-                    s = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
-                    small = cv2.resize(gray, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else gray
-                    return [FaceBox(int(r.left() / s), int(r.top() / s), max(1, int(r.width() / s)),
-                                    max(1, int(r.height() / s))) for r in hog(small, 1)]
-                settings["dlib HOG (upsample 1)"] = run_dlib
-            elif name == "mtcnn":  # facenet-pytorch's MTCNN; its weights ship inside the wheel
-                from facenet_pytorch import MTCNN
-                mtcnn = MTCNN(keep_all=True, device="cpu", min_face_size=20)
-
-                def run_mtcnn(gray, rgb, mtcnn=mtcnn):
-                    s = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
-                    small = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else rgb
-                    boxes, probs = mtcnn.detect(small)
-                    if boxes is None:
-                        return []
-                    return [FaceBox(int(x0 / s), int(y0 / s), max(1, int((x1 - x0) / s)), max(1, int((y1 - y0) / s)))
-                            for (x0, y0, x1, y1), p in zip(boxes, probs) if p >= 0.9]
-                settings["mtcnn (facenet-pytorch, p >= 0.9)"] = run_mtcnn
-            else:
-                print(f"--extra {name}: unknown; known: dlib, mtcnn")
-        except ImportError as exc:
-            print(f"--extra {name}: skipped, not importable ({exc})")
-    return settings
-
-
-def framing(pairs: list[tuple[FaceBox, FaceBox, float]]) -> str:
-    """How FER's crop relates to the detector's box: size ratio, centre offset, implied margin."""
-    ratio = np.median([t.w / d.w for t, d, _ in pairs])
-    dx = np.median([((t.x + t.w / 2) - (d.x + d.w / 2)) / d.w for t, d, _ in pairs])
-    dy = np.median([((t.y + t.h / 2) - (d.y + d.h / 2)) / d.h for t, d, _ in pairs])
-    crops = [FaceBox(*_crop_square(d, DEFAULT_MARGIN)).iou(t) for t, d, _ in pairs]
-    return (f"FER crop side / detected box side: median {ratio:.3f} (implied margin per side "
-            f"{(ratio - 1) / 2:+.3f}); centre offset x {dx:+.3f}, y {dy:+.3f} box sides; "
-            f"IoU of crop_face's square (margin {DEFAULT_MARGIN}) with the FER crop: mean {np.mean(crops):.3f}")
-
-
-def _crop_square(box: FaceBox, margin: float) -> tuple[int, int, int, int]:
-    side = round(max(box.w, box.h) * (1 + 2 * margin))
-    return round(box.x + box.w / 2 - side / 2), round(box.y + box.h / 2 - side / 2), side, side
-
-
-def face_crops_used_whole(faces: np.ndarray) -> str:
-    """On the 48x48 FER2013 images themselves: how often a face is detected, and how often find_faces
-    uses the image whole (no detection, or the face fills it) as in training."""
-    boxes = [detect_faces(f) for f in faces]
-    found = [b[0] for b in boxes if b]
-    fills = sum(is_face_crop((48, 48), b) for b in found)
-    return (f"48x48 FER2013 test images: a face detected in {len(found) / len(faces):.1%}; of those, "
-            f"{fills / max(1, len(found)):.1%} span >= {FACE_FILLS} of the image (used whole); "
-            f"find_faces uses {(len(faces) - len(found) + fills) / len(faces):.1%} of the images whole")
-
-
-def time_detect_and_crop(faces: np.ndarray, repeats: int, seed: int) -> dict[str, float]:
-    """Median ms (wall and process CPU) of detect + crop on the gray photo and of find_faces on its
-    JPEG bytes, and the number of faces found."""
-    rng = np.random.default_rng(seed + 1)
-    index = int(rng.integers(len(faces)))
-    for _ in range(200):  # a photo whose face the default detector finds, so the crop is timed too
-        rgb, truth = make_scene(rng, faces[index:index + 1], 1280, 720, 1)
+def framing_grid(predictor, faces: np.ndarray, labels: np.ndarray, n_scenes: int, seed: int) -> None:
+    """Agreement with the raw-face answer, and accuracy, for framings around the fitted constants."""
+    scenes = build_scenes(faces, n_scenes, seed + 2000)
+    found = []  # (gray scene, detection, placed face) for every matched face of normal proportions
+    for rgb, placed in scenes:
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if match(truth, detect_faces(gray)):
-            break
-        index = int(rng.integers(len(faces)))
-    jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-    runs: dict[str, list[float]] = {"detect_wall": [], "detect_cpu": [], "find_wall": [], "find_cpu": []}
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        crops = [crop_face(gray, b) for b in detect_faces(gray)]
-        t1, c1 = time.perf_counter(), time.process_time()
-        find_faces(jpeg)
-        t2, c2 = time.perf_counter(), time.process_time()
-        for key, value in (("detect_wall", t1 - t0), ("detect_cpu", c1 - c0), ("find_wall", t2 - t1),
-                           ("find_cpu", c2 - c1)):
-            runs[key].append(1000 * value)
-    return {**{k: statistics.median(v) for k, v in runs.items()}, "faces": len(crops)}
+        boxes = detect_faces(gray)
+        found += [(gray, boxes[j], placed[i]) for i, j, _ in match([p.box for p in placed], boxes)
+                  if placed[i].kind in ("plain", "rotated", "dark")]
+    truth = predictor.check_dataset_classes(CLASSES)[labels[[p.index for _, _, p in found]]]
+    raw = predictor.predict_faces(faces[[p.index for _, _, p in found]]).argmax(1)
+    centre0, side0 = faces_mod.ALIGN_CENTRE, faces_mod.ALIGN_SIDE
+    print(f"\n== framing around the fitted constants, {len(found)} val faces found in {len(scenes)} scenes "
+          f"(raw-face accuracy {(raw == truth).mean():.3f})")
+    print(f"{'centre':>8}{'side':>8}{'agreement':>11}{'accuracy':>10}")
+    try:
+        for centre in (centre0 - 0.06, centre0, centre0 + 0.06):
+            for side in (side0 * 0.9, side0, side0 * 1.1):
+                faces_mod.ALIGN_CENTRE, faces_mod.ALIGN_SIDE = centre, side
+                crops = np.stack([faces_mod.crop_face(gray, box) for gray, box, _ in found])
+                answer = predictor.predict_faces(crops).argmax(1)
+                print(f"{centre:>8.3f}{side:>8.3f}{(answer == raw).mean():>11.3f}{(answer == truth).mean():>10.3f}",
+                      flush=True)
+    finally:
+        faces_mod.ALIGN_CENTRE, faces_mod.ALIGN_SIDE = centre0, side0
 
 
-def load_test_faces(zip_path: str) -> np.ndarray:
-    from fer_core.data import read_source
-    ds = read_source(zip_path)
-    return ds.split("test").images
+def photo_accuracy(predictor, faces: np.ndarray, labels: np.ndarray, scenes, paths: dict[str, dict]) -> None:
+    """The model on the raw faces of the scenes, and through each photo path from JPEG bytes."""
+    placed = [(k, p) for k, (_, ps) in enumerate(scenes) for p in ps]
+    to_model = predictor.check_dataset_classes(CLASSES)
+    truth = to_model[labels[[p.index for _, p in placed]]]
+    raw = predictor.predict_faces(faces[[p.index for _, p in placed]]).argmax(1)
+    kinds = np.array([p.kind for _, p in placed])
+    print(f"\n== accuracy of {predictor.describe()} on the {len(placed)} faces of the test scenes")
+    header = "".join(f"{k:>9}" for k in KINDS)
+    print(f"{'path':<40}{'found':>7}{'acc. found':>11}{'raw, same':>10}{'end-to-end':>11}   end-to-end by kind:{header}")
+    print(f"{'raw 48x48 faces (no photo)':<40}{'':>7}{'':>11}{'':>10}{(raw == truth).mean():>11.3f}   "
+          f"{'':>19}" + "".join(f"{(raw[kinds == k] == truth[kinds == k]).mean():>9.3f}" for k in KINDS))
+    for label, options in paths.items():
+        predicted = np.full(len(placed), -1)
+        at = 0
+        for rgb, ps in scenes:
+            jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+            search = find_faces(jpeg, **options)
+            boxes = [f.box for f in search.faces if f.box is not None]
+            if boxes:
+                probs = predictor.predict_faces(np.stack([f.face for f in search.faces if f.box is not None]))
+                for i, j, _ in match([p.box for p in ps], boxes):
+                    predicted[at + i] = int(probs[j].argmax())
+            at += len(ps)
+        found = predicted >= 0
+        right = predicted == truth
+        print(f"{label:<40}{found.mean():>7.3f}{right[found].mean():>11.3f}{(raw == truth)[found].mean():>10.3f}"
+              f"{right.mean():>11.3f}   {'':>19}" + "".join(f"{right[kinds == k].mean():>9.3f}" for k in KINDS),
+              flush=True)
+
+
+CLASSES: tuple[str, ...] = ()
 
 
 def main() -> None:
+    global CLASSES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zip", default=str(ROOT.parent / "shared" / "data" / "fer2013.zip"))
-    parser.add_argument("--scenes", type=int, default=200, help="scenes in the set (half 640x480, half 1280x720)")
+    parser.add_argument("--scenes", type=int, default=300, help="scenes in the test set (half 640x480, half 1280x720)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=30, help="timing repeats (median reported)")
-    parser.add_argument("--extra", nargs="*", default=[], metavar="NAME",
-                        help="also score detectors from other packages when importable: dlib, mtcnn")
+    parser.add_argument("--fit", action="store_true", help="also fit the threshold and framing on train-face scenes")
+    parser.add_argument("--run", default="builtin", help="the model for the accuracy table (default: builtin)")
     args = parser.parse_args()
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"python {platform.python_version()}, opencv {cv2.__version__}, cv2 threads {cv2.getNumThreads()}")
-    faces = load_test_faces(args.zip)
+    from fer_core.data import read_source
+    from fer_core.inference.predictor import Predictor
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python "
+          f"{platform.python_version()}, opencv {cv2.__version__}, load average {os.getloadavg()[0]:.1f}")
+    ds = read_source(args.zip)
+    CLASSES = ds.classes
+    if args.fit:
+        from fer_core.data import load_dataset
+        fit(ds.split("train").images, args.scenes, args.seed)
+        val = load_dataset(args.zip, seed=0, val_fraction=0.1).split("val")
+        framing_grid(Predictor.from_run(args.run), val.images, val.labels, args.scenes, args.seed)
+    test = ds.split("test")
     t0 = time.perf_counter()
-    scenes = build_scenes(faces, args.scenes, args.seed)
-    n_faces = sum(len(b) for _, b in scenes)
-    print(f"scenes: {len(scenes)} (seed {args.seed}, built in {time.perf_counter() - t0:.1f} s), {n_faces} faces "
-          f"from {len(faces)} FER2013 test images; match at IoU >= {MATCH_IOU}; detection copy <= "
-          f"{DETECT_MAX_SIDE} px unless stated")
-    settings = {**haar_settings(), **extra_settings(args.extra)}
-    bins = "  ".join(f"{name:>8}" for name, _, _ in SIZE_BINS)
-    print(f"\n{'detector setting':<44}{'recall':>7}{'prec.':>7}{'IoU':>7}{'CPU ms':>8}  recall by face side: {bins}")
-    scores = {}
-    for label, detect in settings.items():
-        s = scores[label] = score(detect, scenes)
-        by_size = "  ".join(f"{v:>8.3f}" for v in s.recall_by_size.values())
-        print(f"{label:<44}{s.recall:>7.3f}{s.precision:>7.3f}{s.mean_iou:>7.3f}{s.ms_per_scene:>8.1f}"
-              f"  {'':>21}{by_size}", flush=True)
-    default_label = next(k for k in scores if k.startswith(DEFAULT_DETECTOR + " ("))
-    print(f"\ndefault {DEFAULT_DETECTOR}: {framing(scores[default_label].pairs)}")
-    print(face_crops_used_whole(faces[:1000]))
-    t = time_detect_and_crop(faces, args.repeats, args.seed)
-    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    print(f"1280x720 photo, one face ({t['faces']} found), median of {args.repeats}{load}:\n"
-          f"  detect + crop              {t['detect_wall']:6.1f} ms wall, {t['detect_cpu']:6.1f} ms CPU "
-          f"(target: well under 100 ms)\n"
-          f"  find_faces from JPEG bytes {t['find_wall']:6.1f} ms wall, {t['find_cpu']:6.1f} ms CPU (decode included)")
+    scenes = build_scenes(test.images, args.scenes, args.seed)
+    n_faces = sum(len(p) for _, p in scenes)
+    print(f"\n== {len(scenes)} scenes of FER2013 *test* faces (seed {args.seed}, built in "
+          f"{time.perf_counter() - t0:.1f} s), {n_faces} faces; match at IoU >= {MATCH_IOU}; detection copy <= "
+          f"{faces_mod.DETECT_MAX_SIDE} px")
+    header = "".join(f"{k:>9}" for k in KINDS)
+    print(f"{'detector':<16}{'recall':>7}{'prec.':>7}{'IoU':>7}{'CPU ms':>8}   recall by kind:{header}")
+    for name in DETECTORS.names():
+        try:
+            s = score(lambda g, n=name: detect_faces(g, n), scenes)
+        except faces_mod.DetectorUnavailableError as exc:
+            print(f"{name:<16}unavailable: {exc}")
+            continue
+        print(f"{name:<16}{s.recall:>7.3f}{s.precision:>7.3f}{s.mean_iou:>7.3f}{s.ms_per_scene:>8.1f}   "
+              f"{'':>15}" + "".join(f"{s.recall_by_kind[k]:>9.3f}" for k in KINDS), flush=True)
+    predictor = Predictor.from_run(args.run)
+    photo_accuracy(predictor, test.images, test.labels, scenes, {
+        "before: haar_alt2, square crop": {"detector": "haar_alt2"},
+        "yunet, landmark framing, not turned": {"align": False},
+        "after: yunet, turned upright (default)": {},
+    })
 
 
 if __name__ == "__main__":

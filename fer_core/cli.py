@@ -278,6 +278,10 @@ def _join_torchrun(config):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.photos is not None:
+        return _evaluate_photos(args)
+    if args.detector is not None:
+        raise ValueError("--detector applies to --photos only (dataset faces are already cropped)")
     from fer_core.inference.evaluation import evaluate_run
     report = evaluate_run(args.run, args.data, split=args.split, tta=args.tta, class_set=args.class_set,
                           device=args.device)
@@ -290,6 +294,59 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for c, m in report["per_class"].items():
         rows.append([c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])])
     _print_table(rows)
+    return 0
+
+
+def _evaluate_photos(args: argparse.Namespace) -> int:
+    """`evaluate --photos`: a labelled folder or zip of photos through the Demo path."""
+    from fer_core.inference.photo_evaluation import evaluate_photos, save_photo_evaluation
+    from fer_core.inference.predictor import Predictor
+    if args.data is not None or args.split != "test" or args.class_set is not None:
+        raise ValueError("--photos takes the labels from the photos' class folders: leave out --data, --split "
+                         "and --class-set")
+    predictor = Predictor.from_run(args.run, device="cpu" if args.device == "auto" else args.device)
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty and (done == total or done % 25 == 0):
+            print(f"\rphoto {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    result = evaluate_photos(predictor, args.photos, detector=args.detector, tta=args.tta, progress=progress)
+    saved = None if args.no_save else save_photo_evaluation(args.run, result)
+    if args.json:
+        print(json.dumps({**result, "saved_to": str(saved) if saved else None}))
+        return 0
+    print(f"{result['photos']}: {result['n_photos']} photo(s); a face in {result['n_scored']}, no face found in "
+          f"{result['n_no_face']}, unreadable {result['n_unreadable']} (detector {result['detector']}, "
+          f"tta {result['tta']}, {result['photos_per_second'] or 0:.1f} photos/s); model: {predictor.describe()}")
+    if result["n_scored"]:
+        print(f"on the largest face of the {result['n_scored']} photo(s) with a face: accuracy "
+              f"{result['accuracy']:.2%}  macro-F1 {result['macro_f1']:.3f}")
+        rows = [["class", "precision", "recall", "f1", "photos"]]
+        for c, m in result["per_class"].items():
+            rows.append([c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])])
+        _print_table(rows)
+        classes = result["classes"]
+        print("confusion matrix (rows: true class, columns: predicted)")
+        _print_table([["", *[c[:8] for c in classes]]]
+                     + [[c, *map(str, row)] for c, row in zip(classes, result["confusion_matrix"])])
+    for name in result["no_face"][:20]:
+        print(f"no face found: {name}")
+    for item in result["unreadable"][:20]:
+        print(f"unreadable: {item['photo']}: {item['reason']}")
+    hidden = max(0, len(result["no_face"]) - 20) + max(0, len(result["unreadable"]) - 20)
+    if hidden:
+        print(f"... and {hidden} more (see --json)")
+    if saved:
+        print(f"saved to {saved} (shown on the Runs page)")
+    return 0
+
+
+def cmd_detectors(args: argparse.Namespace) -> int:
+    from fer_core.inference.faces import DEFAULT_DETECTOR, DETECTORS, detector_names
+    for name in detector_names():
+        detector = DETECTORS.get(name)
+        print(f"{name}{' (default)' if name == DEFAULT_DETECTOR else ''}: {detector.source}")
     return 0
 
 
@@ -356,7 +413,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fer_core.inference.predictor import Predictor
     predictor = Predictor.from_run(args.run, device=args.device, engine=args.engine)
     model = predictor.provenance
-    results = predict_many(predictor, expand_inputs(args.images), detect=not args.no_detect, tta=args.tta)
+    results = predict_many(predictor, expand_inputs(args.images), detect=not args.no_detect, tta=args.tta,
+                           detector=args.detector)
     if args.out:
         results = list(results)
         rows = write_csv(results, args.out, predictor.classes, model)
@@ -378,7 +436,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             errors += 1
             print(f"{r['image']}: error: {r['error']}")
             continue
-        note = " (no face detected: whole image used)" if r["whole_image"] else ""
+        note = " (no face found: the whole image was used)" if r["no_face"] else \
+            " (a face crop: used whole)" if r["whole_image"] else ""
         print(f"{r['image']}: {len(r['faces'])} face(s){note}")
         for i, face in enumerate(r["faces"], 1):
             box = face["box"]
@@ -424,7 +483,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         print(f"\rframe {done}" + (f"/{total}" if total else ""), end="", file=sys.stderr, flush=True)
 
     try:
-        analysis = analyse_video(predictor, args.video, fps=args.fps, out_dir=args.out, progress=progress)
+        analysis = analyse_video(predictor, args.video, fps=args.fps, out_dir=args.out, progress=progress,
+                                 detector=args.detector)
     finally:
         print(file=sys.stderr)
     if args.json:
@@ -455,7 +515,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     target = None if args.target is None else predictor.class_index(
         int(args.target) if args.target.isdigit() else args.target)
     try:
-        search = find_faces(read_image_file(Path(args.image)), detect=not args.no_detect)
+        search = find_faces(read_image_file(Path(args.image)), detect=not args.no_detect,
+                            **({"detector": args.detector} if args.detector else {}))
     except OSError as exc:
         raise ValueError(str(exc)) from None
     faces = np.stack([f.face for f in search.faces])
@@ -467,7 +528,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR)):
         raise ValueError(f"could not write {out}")
-    note = " (no face detected: whole image used)" if search.whole_image else ""
+    note = " (no face found: whole image used)" if search.no_face else " (whole image used)" if search.whole_image else ""
     for i, (t, p) in enumerate(zip(result.targets, result.probabilities), 1):
         print(f"face {i}: {args.method} for {predictor.classes[t]} "
               f"(predicted {predictor.classes[int(p.argmax())]} {float(p.max()):.1%}){note}")
@@ -506,6 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--tta", default="none", choices=TTA_MODES)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--photos", metavar="PATH", help="instead of a dataset split: a folder or zip of class "
+                          "subfolders of photos (happy/001.jpg), each through the Demo path (detect, turn upright, "
+                          "crop, model); saved beside the run for the Runs page")
+    evaluate.add_argument("--detector", metavar="NAME", help="face detector (default yunet; see `python -m fer_core detectors`)")
+    evaluate.add_argument("--no-save", action="store_true", help="with --photos: do not keep the result")
     evaluate.set_defaults(func=cmd_evaluate)
 
     sweep = commands.add_parser("sweep", help="queue a grid of runs (architectures x strategies) as background jobs")
@@ -522,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--tta", default="none", choices=TTA_MODES,
                          help="test-time augmentation (ten_crop only for models trained on crops)")
     predict.add_argument("--no-detect", action="store_true", help="skip face detection: each image is one face")
+    predict.add_argument("--detector", metavar="NAME", help="face detector (default yunet; see `python -m fer_core detectors`)")
     predict.add_argument("--device", default="cpu")
     predict.add_argument("--engine", default="auto", choices=("auto", "torch", "onnxruntime"),
                          help="auto: ONNX Runtime on the CPU (faster) where installed, else PyTorch")
@@ -538,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", required=True, metavar="FILE.png", help="where to write the overlay")
     explain.add_argument("--size", type=int, default=192, help="overlay size in pixels per face (default 192)")
     explain.add_argument("--no-detect", action="store_true", help="skip face detection: the image is one face")
+    explain.add_argument("--detector", metavar="NAME", help="face detector (default yunet; see `python -m fer_core detectors`)")
     explain.add_argument("--device", default="cpu")
     explain.set_defaults(func=cmd_explain)
 
@@ -554,6 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--fps", type=float, default=5.0, help="frames analysed per second of video (default 5)")
     video.add_argument("--out", metavar="DIR", help="write emotions.csv, summary.json and annotated.mp4 here")
     video.add_argument("--json", action="store_true", help="print the summary as JSON")
+    video.add_argument("--detector", metavar="NAME", help="face detector (default yunet; see `python -m fer_core detectors`)")
     video.add_argument("--device", default="cpu")
     video.set_defaults(func=cmd_video)
 
@@ -565,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", metavar="FILE", help="the model file (default: <run id>.onnx or .pt here); "
                                                      "the sidecar is FILE.json")
     export.set_defaults(func=cmd_export)
+
+    detectors = commands.add_parser("detectors", help="list the face detectors and where each comes from")
+    detectors.set_defaults(func=cmd_detectors)
 
     runs_cmd = commands.add_parser("runs", help="list runs with status and headline metrics")
     runs_cmd.add_argument("--out", metavar="DIR", help="checkpoints folder (default: checkpoints/)")

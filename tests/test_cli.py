@@ -159,7 +159,7 @@ def test_predict_text_output_and_a_run_without_checkpoint(trained_run, tmp_path)
     face = face_file(tmp_path)
     result = run_cli("predict", "--run", str(trained_run), str(face))
     assert result.returncode == 0, result.stderr
-    assert "1 face(s) (no face detected: whole image used)" in result.stdout
+    assert "1 face(s) (a face crop: used whole)" in result.stdout
     empty_run = tmp_path / "empty_run"
     import shutil
     shutil.copytree(trained_run, empty_run)

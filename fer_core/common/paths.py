@@ -29,3 +29,6 @@ def builtin_model_dir() -> Path:
     """The bundled real-face model (`--run builtin`): $FER_BUILTIN_DIR, else the run folder shipped
     inside the package."""
     return Path(os.environ.get("FER_BUILTIN_DIR", PACKAGED_BUILTIN))
+
+
+YUNET_MODEL = PACKAGE_DIR / "assets" / "yunet" / "face_detection_yunet_2023mar.onnx"  # third-party: see its README.md

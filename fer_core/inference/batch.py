@@ -115,12 +115,14 @@ def expand_inputs(items: Iterable[str | os.PathLike]) -> Iterator[ImageInput]:
 
 
 def predict_many(predictor, inputs: Iterable[ImageInput], detect: bool = True, tta: str = "none",
-                 chunk: int = MODEL_BATCH) -> Iterator[ImageResult]:
-    """Predict every input, in input order, finding faces per image and classifying them `chunk`
-    faces at a time."""
-    from fer_core.inference.faces import find_faces
+                 chunk: int = MODEL_BATCH, detector: str | None = None) -> Iterator[ImageResult]:
+    """Predict every input, in input order, finding faces per image (with `detector`, None: the
+    default) and classifying them `chunk` faces at a time."""
+    from fer_core.inference.faces import DEFAULT_DETECTOR, find_faces, get_detector
     from fer_core.inference.predictor import FacePrediction, PhotoPrediction
 
+    detector = detector or DEFAULT_DETECTOR
+    get_detector(detector)  # an unknown name is refused once, not once per image
     pending: list[tuple[str, object | None, str | None]] = []  # (name, FaceSearch or None, error)
 
     def flush() -> Iterator[ImageResult]:
@@ -134,7 +136,7 @@ def predict_many(predictor, inputs: Iterable[ImageInput], detect: bool = True, t
             n = len(search.faces)
             found = [FacePrediction(f.box, f.face, p, predictor.classes) for f, p in zip(search.faces, probs[at:at + n])]
             at += n
-            yield ImageResult(name, PhotoPrediction(found, search.whole_image, search.image_size).to_dict())
+            yield ImageResult(name, PhotoPrediction(found, search.whole_image, search.image_size, search.no_face).to_dict())
         pending.clear()
 
     waiting = 0
@@ -143,7 +145,7 @@ def predict_many(predictor, inputs: Iterable[ImageInput], detect: bool = True, t
             pending.append((item.name, None, item.error))
             continue
         try:
-            search = find_faces(item.data, detect=detect)
+            search = find_faces(item.data, detect=detect, detector=detector)
         except ValueError as exc:  # ImageDecodeError is a ValueError
             pending.append((item.name, None, str(exc)))
             continue

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from fer_core.common.emotions import DISPLAY_NAMES
-from fer_core.inference.faces import FaceBox, crop_face, crop_square, detect_faces, draw_boxes
+from fer_core.inference.faces import FaceBox, crop_face, detect_faces, draw_boxes, face_region
 from fer_core.inference.video import IouTracker
 
 SMOOTHING_S = 1.0
@@ -99,7 +99,7 @@ class LiveAnalyser:
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         scale = min(1.0, MAX_SIDE / max(gray.shape))
         small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        boxes = [_scaled(b, 1 / scale) for b in detect_faces(small)]
+        boxes = [b.scaled(1 / scale) for b in detect_faces(small)]
         if not boxes:
             self.tracker.assign([], now)
             return []
@@ -159,22 +159,22 @@ class LiveAnalyser:
 LIVE_COLOUR = (0, 255, 0)  # one colour for every face: what the browser test looks for in the stream
 
 
-def _scaled(box: FaceBox, factor: float) -> FaceBox:
-    if factor == 1.0:
-        return box
-    return FaceBox(round(box.x * factor), round(box.y * factor), max(1, round(box.w * factor)),
-                   max(1, round(box.h * factor)))
-
-
 def _blend_heatmap(rgb: np.ndarray, box: FaceBox, heatmap: np.ndarray, alpha: float = 0.45) -> None:
-    """Lay a face-coordinate heatmap (jet colours) over the square the face was cropped from, in place."""
-    x0, y0, side = crop_square(box)
-    colour = cv2.applyColorMap((np.clip(cv2.resize(heatmap, (side, side)), 0, 1) * 255).astype(np.uint8),
+    """Lay a face-coordinate heatmap (jet colours) over the region the face was cut from (turned as
+    the face was, for a tilted head), in place."""
+    size = 96
+    colour = cv2.applyColorMap((np.clip(cv2.resize(heatmap, (size, size)), 0, 1) * 255).astype(np.uint8),
                                cv2.COLORMAP_JET)[:, :, ::-1]
+    to_photo = face_region(box).face_to_photo(size)
     h, w = rgb.shape[:2]
-    left, top, right, bottom = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
+    corners = cv2.transform(np.array([[[0, 0], [size, 0], [0, size], [size, size]]], np.float32), to_photo)[0]
+    left, top = (max(0, int(np.floor(v))) for v in corners.min(0))
+    right, bottom = min(w, int(np.ceil(corners[:, 0].max()))), min(h, int(np.ceil(corners[:, 1].max())))
     if right <= left or bottom <= top:
         return
-    patch = colour[top - y0:bottom - y0, left - x0:right - x0]
-    region = rgb[top:bottom, left:right]
-    rgb[top:bottom, left:right] = cv2.addWeighted(region, 1 - alpha, patch, alpha, 0)
+    shift = to_photo.copy()
+    shift[:, 2] -= (left, top)
+    patch = cv2.warpAffine(colour, shift, (right - left, bottom - top), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.ones((size, size), np.float32), shift, (right - left, bottom - top))[:, :, None]
+    region = rgb[top:bottom, left:right].astype(np.float32)
+    rgb[top:bottom, left:right] = (region * (1 - alpha * inside) + patch * (alpha * inside)).astype(np.uint8)

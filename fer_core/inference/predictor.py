@@ -67,15 +67,17 @@ class FacePrediction:
 
 @dataclass
 class PhotoPrediction:
-    """Every face found in one photo; `whole_image` when none was detected and the whole image
-    was used as one face (FER2013-style crops are already faces)."""
+    """Every face found in one photo; `whole_image` when the whole image was used as one face
+    (FER2013-style crops are already faces); `no_face` when detection ran and found none, so the
+    whole image stands in for a face that may not be there."""
 
     faces: list[FacePrediction]
     whole_image: bool
     image_size: tuple[int, int]  # (width, height)
+    no_face: bool = False
 
     def to_dict(self) -> dict:
-        return {"image_size": list(self.image_size), "whole_image": self.whole_image,
+        return {"image_size": list(self.image_size), "whole_image": self.whole_image, "no_face": self.no_face,
                 "faces": [f.to_dict() for f in self.faces]}
 
 
@@ -188,7 +190,7 @@ class Predictor:
         faces = np.stack([f.face for f in search.faces])
         probs = self.predict_faces(faces, tta=tta)
         results = [FacePrediction(f.box, f.face, p, self.classes) for f, p in zip(search.faces, probs)]
-        return PhotoPrediction(results, search.whole_image, search.image_size)
+        return PhotoPrediction(results, search.whole_image, search.image_size, search.no_face)
 
 
 def read_image_file(path: Path) -> bytes:

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from fer_core.common.emotions import display
-from fer_core.inference.faces import FaceBox, crop_face, detect_faces, draw_boxes
+from fer_core.inference.faces import DEFAULT_DETECTOR, FaceBox, crop_face, detect_faces, draw_boxes
 
 DEFAULT_FPS = 5.0
 TRACK_IOU = 0.3          # a face overlapping a track's last box this much continues that track
@@ -163,9 +163,11 @@ def sampled_frames(capture: cv2.VideoCapture, fps: float) -> Iterator[VideoFrame
 
 
 def analyse_video(predictor, path: str | os.PathLike, fps: float = DEFAULT_FPS, out_dir: str | os.PathLike | None = None,
-                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> VideoAnalysis:
+                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
+                  detector: str | None = None) -> VideoAnalysis:
     """Emotions per face per sampled frame of a video file; see the module docstring. `should_stop`,
-    polled every frame, ends the analysis early (what was read so far is kept and written)."""
+    polled every frame, ends the analysis early (what was read so far is kept and written). detector:
+    a face detector's name (None: the default)."""
     import time
 
     if not 0 < fps <= 60:
@@ -187,7 +189,7 @@ def analyse_video(predictor, path: str | os.PathLike, fps: float = DEFAULT_FPS, 
             if should_stop is not None and should_stop():
                 break
             gray = cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY)
-            boxes = detect_faces(gray)
+            boxes = detect_faces(gray, detector or DEFAULT_DETECTOR)
             probabilities = predictor.predict_faces(np.stack([crop_face(gray, b) for b in boxes])) if boxes else []
             tracks = tracker.assign(boxes, frame.time_s)
             labels = []

@@ -35,7 +35,7 @@ def test_an_uploaded_face_gets_an_overlay_probabilities_and_a_faithfulness_score
     at.file_uploader(key="explain_upload").set_value([("face.png", face_png(), "image/png")])
     at.run()
     assert not at.exception
-    assert any("No face detected" in c.value for c in at.caption)  # a 48x48 crop is used whole
+    assert any("used whole, as a face crop" in c.value for c in at.caption)  # a 48x48 crop is used whole
     assert len(at.get("plotly_chart")) == 1  # the probability bars
     (tiles,) = gallery_tiles(at)  # the face and its overlay, one gallery
     assert tiles == ["face (48×48)", f"{at.selectbox(key='explain_method').value} for {tiles[1].split(' for ')[1]}"]

@@ -12,8 +12,8 @@ from PIL import Image
 from fer_core.inference import faces as faces_mod
 from fer_core.data.decode import MAX_PIXELS, ImageDecodeError, decode_gray, decode_rgb, to_gray_48
 from fer_core.data.synthetic import draw_faces
-from fer_core.inference.faces import (DEFAULT_DETECTOR, DetectorUnavailableError, FaceBox, crop_face, detect_faces,
-                            detector_names, draw_boxes, find_faces)
+from fer_core.inference.faces import (DEFAULT_DETECTOR, DetectorUnavailableError, FaceBox, FaceRegion, crop_face,
+                                      detect_faces, detector_names, draw_boxes, face_region, find_faces)
 from fer_core.common.registry import UnknownNameError
 from tests.conftest import in_threads
 
@@ -23,9 +23,9 @@ from tests.conftest import in_threads
 def detectable_synthetic_faces(n: int, seed: int = 0) -> np.ndarray:
     """`n` synthetic 48x48 faces that the default detector finds alone, at 80 and at 200 px.
 
-    The synthetic faces vary in pose and expression and some are beyond a frontal cascade; screening
+    The synthetic faces vary in pose and expression and some are beyond the detector; screening
     keeps these tests about scenes (scale, position, clutter, several faces, box mapping) rather than
-    the cascade's coverage of drawn faces. Coverage of real faces is measured by the benchmark
+    the detector's coverage of drawn faces. Coverage of real faces is measured by the benchmark
     (benchmarks/bench_face_detection.py) and checked on real faces in the real-data test below.
     """
     rng = np.random.default_rng(seed)
@@ -37,7 +37,7 @@ def detectable_synthetic_faces(n: int, seed: int = 0) -> np.ndarray:
                 canvas = np.full((2 * side, 2 * side), 128, np.uint8)
                 canvas[side // 2:side // 2 + side, side // 2:side // 2 + side] = cv2.resize(face, (side, side))
                 found = detect_faces(canvas)
-                found_alone &= len(found) == 1 and found[0].iou(FaceBox(side // 2, side // 2, side, side)) >= 0.5
+                found_alone &= len(found) == 1 and cut(found[0]).iou(FaceBox(side // 2, side // 2, side, side)) >= 0.5
             if found_alone and len(kept) < n:
                 kept.append(face)
     return np.stack(kept)
@@ -80,8 +80,14 @@ def found_scene(faces: np.ndarray, width: int, height: int, sides) -> tuple[np.n
     raise AssertionError("the detector found the faces in none of 30 scenes")
 
 
+def cut(box: FaceBox) -> FaceBox:
+    """The square the photo path cuts for a detection: what is compared with a pasted face's square
+    (YuNet's own boxes are tall and tight; Haar's square and loose)."""
+    return face_region(box).square()
+
+
 def best_iou(box: FaceBox, found: list[FaceBox]) -> float:
-    return max((box.iou(f) for f in found), default=0.0)
+    return max((box.iou(cut(f)) for f in found), default=0.0)
 
 
 def png(img: np.ndarray) -> bytes:
@@ -122,14 +128,14 @@ def test_detect_faces_finds_pasted_faces_at_their_known_boxes(test_faces, width,
     matched = [v for v in ious if v >= 0.4]
     assert len(matched) / truth >= 0.8, f"recall {len(matched)}/{truth}, IoUs {np.round(ious, 2)}"
     assert len(matched) / found_all >= 0.8, f"precision {len(matched)}/{found_all}"
-    assert np.mean(matched) >= 0.65
+    assert np.mean(matched) >= 0.6
 
 
 def test_detect_faces_sorts_largest_first_and_respects_min_face(test_faces):
     scene, boxes = found_scene(test_faces[:3], 900, 600, sides=[90, 230, 150])
     found = detect_faces(scene)
     assert [f.area for f in found] == sorted((f.area for f in found), reverse=True)
-    assert best_iou(boxes[1], found[:1]) >= 0.5 and best_iou(boxes[0], found[2:]) >= 0.5
+    assert best_iou(boxes[1], found[:1]) >= 0.4 and best_iou(boxes[0], found[2:]) >= 0.4
     cut = (found[1].w + found[2].w) // 2  # between the middle and the smallest face
     bigger = detect_faces(scene, min_face=cut)
     assert len(bigger) == 2 and all(b.w >= cut for b in bigger)  # the 90 px face is left out
@@ -146,7 +152,7 @@ def test_detect_faces_rejects_bad_arguments():
         detect_faces(np.zeros((100, 100, 3), np.uint8))
     with pytest.raises(ValueError, match="2-D uint8"):
         detect_faces(np.zeros((100, 100), np.float32))
-    assert detect_faces(np.zeros((10, 10), np.uint8)) == []  # smaller than the cascade's window: no face
+    assert detect_faces(np.zeros((8, 8), np.uint8)) == []  # smaller than the detector's window: no face
     assert detector_names()[0] == DEFAULT_DETECTOR and set(detector_names()) >= {"haar_default", "haar_alt2"}
 
 
@@ -156,19 +162,42 @@ def test_every_registered_detector_loads_and_finds_a_face(test_faces, name):
     assert best_iou(boxes[0], detect_faces(scene, detector=name)) >= 0.4
 
 
-def test_missing_cascade_file_gives_a_clear_error(monkeypatch, tmp_path):
+def test_yunet_is_the_default_and_the_haar_cascades_the_alternatives():
+    assert DEFAULT_DETECTOR == "yunet" and detector_names()[0] == "yunet"
+    assert isinstance(faces_mod.DETECTORS.get("yunet"), faces_mod.YuNetDetector)
+    assert "Apache-2.0" in faces_mod.DETECTORS.get("yunet").source
+    assert (faces_mod.YUNET_MODEL.parent / "LICENSE").is_file()
+
+
+def test_without_haar_cascades_as_in_opencv_5_the_default_still_works_and_haar_says_why(monkeypatch, tmp_path,
+                                                                                         test_faces):
     monkeypatch.setattr(cv2.data, "haarcascades", str(tmp_path) + "/")
-    with pytest.raises(DetectorUnavailableError, match="no bundled Haar cascade.*opencv"):
-        detect_faces(np.zeros((100, 100), np.uint8))
+    monkeypatch.setattr(faces_mod, "_pool", {})
+    with pytest.raises(DetectorUnavailableError, match="no bundled Haar cascade.*OpenCV 5.*yunet"):
+        detect_faces(np.zeros((100, 100), np.uint8), detector="haar_alt2")
+    scene, boxes = make_scene(test_faces[:1], 400, 300, seed=3, sides=[150])
+    search = find_faces(png(scene))
+    assert not search.whole_image and best_iou(boxes[0], [search.faces[0].box]) >= 0.4
 
 
-def test_a_cascade_is_reused_but_never_lent_to_two_threads_at_once():
-    cascade = faces_mod.DETECTORS.get(DEFAULT_DETECTOR).cascade
-    with faces_mod._borrow(cascade) as first:
+def test_a_missing_yunet_file_or_an_old_opencv_gives_a_clear_error(monkeypatch, tmp_path):
+    gray = np.zeros((100, 100), np.uint8)
+    with pytest.raises(DetectorUnavailableError, match="YuNet model file .* is missing; reinstall"):
+        detect_faces(gray, detector=faces_mod.YuNetDetector(model=str(tmp_path / "gone.onnx")))
+    monkeypatch.delattr(cv2, "FaceDetectorYN")
+    with pytest.raises(DetectorUnavailableError, match="FaceDetectorYN.*4.8"):
+        detect_faces(gray, detector=faces_mod.YuNetDetector(model=str(tmp_path / "other.onnx")))
+
+
+@pytest.mark.parametrize("name", ["yunet", "haar_alt2"])
+def test_a_detector_is_reused_but_never_lent_to_two_threads_at_once(name):
+    detector = faces_mod.DETECTORS.get(name)
+    key = detector.model if name == "yunet" else detector._path()
+    with faces_mod._borrow(key, detector._load) as first:
         pass
-    with faces_mod._borrow(cascade) as again:
+    with faces_mod._borrow(key, detector._load) as again:
         assert again is first  # loaded once, then reused
-        with faces_mod._borrow(cascade) as meanwhile:  # busy: another caller gets its own
+        with faces_mod._borrow(key, detector._load) as meanwhile:  # busy: another caller gets its own
             assert meanwhile is not first
 
 
@@ -180,6 +209,42 @@ def test_detection_in_parallel_threads_gives_the_same_boxes(test_faces):
 
 
 # --- boxes and crops ------------------------------------------------------------------------------
+
+def test_facebox_scaling_carries_its_landmarks():
+    box = FaceBox(10, 20, 30, 40, ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10)), 0.9)
+    big = box.scaled(2.0)
+    assert (big.x, big.y, big.w, big.h) == (20, 40, 60, 80) and big.score == 0.9
+    assert big.landmarks == ((2, 4), (6, 8), (10, 12), (14, 16), (18, 20))
+    assert big == FaceBox(20, 40, 60, 80)  # landmarks and score are not part of a box's identity
+    with pytest.raises(ValueError, match="5 \\(x, y\\) points"):
+        FaceBox(0, 0, 5, 5, ((0, 0),))
+
+
+def tilted_landmarks(cx: float, cy: float, span: float, degrees: float) -> tuple:
+    """Five landmarks of an upright face (eyes span/2 apart, mouth span below them) turned by `degrees`
+    counter-clockwise on screen about (cx, cy)."""
+    upright = [(-0.25, -0.5), (0.25, -0.5), (0, -0.1), (-0.2, 0.5), (0.2, 0.5)]
+    t = np.radians(degrees)
+    return tuple((cx + span * (x * np.cos(t) + y * np.sin(t)), cy + span * (-x * np.sin(t) + y * np.cos(t)))
+                 for x, y in upright)
+
+
+@pytest.mark.parametrize("degrees", [-30, -10, 0, 20])
+def test_face_region_levels_the_eyes_and_frames_from_the_landmarks(degrees):
+    points = tilted_landmarks(200, 150, 60, degrees)
+    region = face_region(FaceBox(150, 100, 100, 100, points))
+    assert region.angle == pytest.approx(-degrees, abs=1e-6)
+    assert region.side == pytest.approx(faces_mod.ALIGN_SIDE * 60)
+    to_face = region.photo_to_face(48)
+    (lx, ly), (rx, ry), *_ = [to_face[:, :2] @ np.array(p) + to_face[:, 2] for p in points]
+    assert ly == pytest.approx(ry, abs=1e-4) and lx < rx  # eye line level, left eye on the left
+    assert lx + rx == pytest.approx(48, abs=1e-4)  # the face centred across
+    back = region.face_to_photo(48)
+    assert back[:, :2] @ np.array([lx, ly]) + back[:, 2] == pytest.approx(points[0], abs=1e-3)
+    unturned = face_region(FaceBox(150, 100, 100, 100, points), align=False)
+    assert unturned.angle == 0 and unturned.side == region.side
+    assert isinstance(region, FaceRegion) and region.square().w == round(region.side)
+
 
 def test_facebox_iou_and_validation():
     a = FaceBox(0, 0, 10, 10)
@@ -210,6 +275,22 @@ def test_crop_face_pads_by_edge_replication_where_it_leaves_the_image():
     assert np.all(crop[:, :10] == 90)  # the padded left quarter repeats the edge column
 
 
+def test_crop_face_turns_a_tilted_face_upright():
+    """A face drawn, then turned by 25 degrees: cut with its landmarks, it comes out as the upright face."""
+    rng = np.random.default_rng(3)
+    gray = np.full((300, 300), 128, np.uint8)
+    gray[80:220, 80:220] = cv2.resize(draw_faces(np.array([3]), rng)[0][0], (140, 140))
+    points = tilted_landmarks(150, 150, 140 / faces_mod.ALIGN_SIDE, 0)
+    upright = crop_face(gray, FaceBox(100, 100, 100, 100, points))
+    turn = cv2.getRotationMatrix2D((150, 150), 25, 1.0)
+    tilted = cv2.warpAffine(gray, turn, (300, 300), borderMode=cv2.BORDER_REPLICATE)
+    turned_points = tuple(tuple(turn[:, :2] @ np.array(p) + turn[:, 2]) for p in points)
+    crop = crop_face(tilted, FaceBox(100, 100, 100, 100, turned_points))
+    unturned = crop_face(tilted, FaceBox(100, 100, 100, 100, turned_points), align=False)
+    assert np.abs(crop.astype(int) - upright).mean() < 6
+    assert np.abs(unturned.astype(int) - upright).mean() > 3 * np.abs(crop.astype(int) - upright).mean()
+
+
 def test_crop_face_rejects_bad_arguments():
     gray = np.zeros((50, 50), np.uint8)
     with pytest.raises(ValueError, match="margin"):
@@ -228,22 +309,21 @@ def test_find_faces_gives_one_result_per_face_with_its_box(test_faces):
     search = find_faces(png(scene))
     assert not search.whole_image and search.image_size == (1280, 720)
     assert search.detector == DEFAULT_DETECTOR and search.message == "3 faces found"
-    assert len(search.faces) == 3
-    sources = test_faces[:3].reshape(3, -1).astype(float)
-    for i, (face, box) in enumerate(zip(search.faces, boxes)):  # largest first, like `sides`
-        assert face.box.iou(box) >= 0.5
+    assert len(search.faces) == 3 and not search.no_face
+    for face, box in zip(search.faces, boxes):  # largest first, like `sides`
+        assert cut(face.box).iou(box) >= 0.4 and face.box.landmarks is not None
         assert face.face.shape == (48, 48) and face.face.dtype == np.uint8
-        # each crop shows the face that was pasted at its box, not one of the others
-        similarity = [np.corrcoef(face.face.ravel().astype(float), src)[0, 1] for src in sources]
-        assert int(np.argmax(similarity)) == i, similarity
+        # each crop is cut around the face that was pasted at its box, not one of the others
+        region = face_region(face.box)
+        assert box.x <= region.cx <= box.x + box.w and box.y <= region.cy <= box.y + box.h
     assert len(find_faces(scene, max_faces=2).faces) == 2
 
 
 def test_no_face_gives_the_whole_image_as_one_face():
     gray = np.tile(np.linspace(20, 230, 300, dtype=np.float32), (200, 1)).astype(np.uint8)
     search = find_faces(png(gray))
-    assert search.whole_image and search.image_size == (300, 200)
-    assert "no face detected" in search.message
+    assert search.whole_image and search.no_face and search.image_size == (300, 200)
+    assert "no face found" in search.message
     assert len(search.faces) == 1 and search.faces[0].box is None
     assert np.array_equal(search.faces[0].face, to_gray_48(gray))
 
@@ -255,18 +335,21 @@ def test_a_48x48_face_crop_without_detection_is_used_whole(test_faces):
 
 
 def test_an_image_that_is_already_a_face_crop_is_used_whole():
-    """48x48 dataset faces in which the detector finds the face are not re-cropped (the training
-    framing is the whole image); a close-up that is not nearly square is still cropped."""
-    crops = [f for f in draw_faces(np.arange(7).repeat(4), np.random.default_rng(0))[0] if detect_faces(f)]
-    assert len(crops) >= 3
-    for crop in crops:
+    """48x48 dataset faces, and larger square close-ups in which the face fills the image, are not
+    re-cropped (the training framing is the whole image); a close-up that is not nearly square is."""
+    crops = draw_faces(np.arange(7), np.random.default_rng(0))[0]
+    for crop in crops:  # small and square: a face crop whatever the detector says
         search = find_faces(png(crop))
-        assert search.whole_image and search.faces[0].box is None and "face crop" in search.message
-        assert np.array_equal(search.faces[0].face, crop)
-    wide = cv2.resize(crops[0], (300, 300))
-    wide = np.hstack([np.full((300, 150), int(wide[:, 0].mean()), np.uint8), wide, np.full((300, 150), 128, np.uint8)])
-    search = find_faces(wide)  # 600x300: the face spans most of the height, but the image is no face crop
-    assert not search.whole_image and search.faces[0].box.w >= 0.6 * 300
+        assert search.whole_image and not search.no_face and search.faces[0].box is None
+        assert "face crop" in search.message and np.array_equal(search.faces[0].face, crop)
+    close = [cv2.resize(c, (200, 200)) for c in crops if detect_faces(cv2.resize(c, (200, 200)))]
+    assert close
+    search = find_faces(png(close[0]))
+    assert search.whole_image and "fills the image" in search.message
+    wide = np.hstack([np.full((200, 150), int(close[0][:, 0].mean()), np.uint8), close[0],
+                      np.full((200, 150), 128, np.uint8)])
+    search = find_faces(wide)  # 500x200: the face spans most of the height, but the image is no face crop
+    assert not search.whole_image and search.faces[0].box is not None
 
 
 def test_find_faces_accepts_gray_rgb_and_rgba_arrays(test_faces):
@@ -275,7 +358,7 @@ def test_find_faces_accepts_gray_rgb_and_rgba_arrays(test_faces):
     rgba = np.dstack([rgb, np.full(scene.shape, 255, np.uint8)])
     for image in (scene, rgb, rgba, scene[:, :, None]):
         search = find_faces(image)
-        assert search.image_size == (500, 400) and search.faces[0].box.iou(boxes[0]) >= 0.5
+        assert search.image_size == (500, 400) and best_iou(boxes[0], [search.faces[0].box]) >= 0.4
         assert np.array_equal(search.faces[0].face, find_faces(scene).faces[0].face)
     with pytest.raises(ValueError, match="uint8"):
         find_faces(scene.astype(np.float32))
@@ -295,7 +378,7 @@ def test_exif_rotated_jpeg_is_found_in_the_upright_photo(test_faces):
     data = pil_bytes(Image.fromarray(stored), "JPEG", quality=95, exif=exif)
     search = find_faces(data)
     assert search.image_size == (640, 400)
-    assert not search.whole_image and search.faces[0].box.iou(boxes[0]) >= 0.5
+    assert not search.whole_image and best_iou(boxes[0], [search.faces[0].box]) >= 0.4
     assert decode_rgb(data).shape == (400, 640, 3)
 
 
@@ -425,19 +508,24 @@ def test_draw_boxes_rejects_mismatched_labels_and_bad_colours():
 
 @pytest.mark.real_data
 def test_real_fer2013_faces_in_scenes_are_found_and_framed_like_the_training_data(real_fer2013):
-    """Haar finds about 70% of FER2013 test faces in cluttered scenes (benchmark); on 24 seeded faces
-    we ask for at least half, and the crops of those found must look like the source faces."""
+    """YuNet finds about 75% of FER2013 test faces of normal size in cluttered scenes (benchmark); on 24
+    seeded faces we ask for at least half, and the crops of those found must look like the source faces."""
     test = real_fer2013.split("test").images
     rng = np.random.default_rng(0)
     picked = test[rng.choice(len(test), 24, replace=False)]
-    found, correlations = 0, []
+    found, own, others = 0, [], []
+    flat = picked.reshape(len(picked), -1).astype(float)
     for i in range(8):
         scene, boxes = make_scene(picked[3 * i:3 * i + 3], 1280, 720, seed=i, sides=rng.integers(80, 260, 3))
         search = find_faces(scene)
-        for box, source in zip(boxes, picked[3 * i:3 * i + 3]):
-            hits = [f for f in search.faces if f.box is not None and f.box.iou(box) >= 0.4]
+        for j, box in enumerate(boxes):
+            hits = [f for f in search.faces if f.box is not None and cut(f.box).iou(box) >= 0.4]
             if hits:
                 found += 1
-                correlations.append(np.corrcoef(hits[0].face.ravel().astype(float), source.ravel().astype(float))[0, 1])
+                similarity = np.array([np.corrcoef(hits[0].face.ravel().astype(float), src)[0, 1] for src in flat])
+                own.append(similarity[3 * i + j])
+                others.append(np.median(np.delete(similarity, 3 * i + j)))
     assert found >= 12, f"found {found} of 24 real faces"
-    assert np.median(correlations) > 0.7
+    # turned upright, the crops are not pixel copies of FER2013's (often tilted) faces, but each is
+    # clearly its own face: far closer to its source than to the other faces
+    assert np.median(own) > 0.55 and np.mean(np.array(own) > np.array(others) + 0.2) >= 0.8, (own, others)
