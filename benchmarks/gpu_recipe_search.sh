@@ -6,8 +6,10 @@
 # runs.tgz (every run folder without its weights, and each process's log).
 #
 #   bash benchmarks/gpu_recipe_search.sh data/fer2013.zip        # device call: timeout_s 560
-# Dry run on a CPU (tiny, synthetic faces, two variants):
+# Dry run on a CPU (tiny, synthetic faces, two variants; or the zip, with DRY_EXTRA's options instead):
 #   DRY_RUN=1 bash benchmarks/gpu_recipe_search.sh
+#   DRY_RUN=1 DRY_EXTRA="--arch simple_cnn --device cpu --input-size 24 --threads 1" \
+#       bash benchmarks/gpu_recipe_search.sh data/fer2013.zip
 set -u -o pipefail
 export PYTHONUNBUFFERED=1
 ZIP=${1:-data/fer2013.zip}
@@ -23,7 +25,7 @@ if [ "${DRY_RUN:-0}" = 1 ]; then
     BUDGET_S=${BUDGET_S_DRY:-300}
     VARIANTS="baseline mixup"
     CALIBRATE_EPOCHS=1
-    EXTRA="--arch simple_cnn --device cpu --batch-size 64 --synthetic-size 800 --threads 1"
+    EXTRA=${DRY_EXTRA:-"--arch simple_cnn --device cpu --batch-size 64 --synthetic-size 800 --threads 1"}
 fi
 RUNS=$(mktemp -d /tmp/recipe-search.XXXX)
 mkdir -p "$OUT"

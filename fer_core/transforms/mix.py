@@ -42,7 +42,8 @@ class MixedBatch:
         predicted = logits.argmax(1)
         if self.lam >= 1.0:
             return (predicted == self.y_a).sum().float()
-        return self.lam * (predicted == self.y_a).sum().float() + (1.0 - self.lam) * (predicted == self.y_b).sum().float()
+        right_a, right_b = (predicted == self.y_a).sum().float(), (predicted == self.y_b).sum().float()
+        return self.lam * right_a + (1.0 - self.lam) * right_b
 
 
 def check_mix_options(mixup_alpha: float, cutmix_alpha: float, prob: float) -> None:

@@ -55,7 +55,8 @@ def test_off_zero_probability_and_single_images_leave_the_batch_alone():
     x, y = _batch()
     for mixer in (BatchMixer(), BatchMixer(mixup_alpha=1.0, prob=0.0)):
         assert not mixer.enabled
-    for mixer, (xb, yb) in ((BatchMixer(mixup_alpha=1.0, prob=0.0), (x, y)), (BatchMixer(cutmix_alpha=1.0), (x[:1], y[:1]))):
+    cases = ((BatchMixer(mixup_alpha=1.0, prob=0.0), x, y), (BatchMixer(cutmix_alpha=1.0), x[:1], y[:1]))
+    for mixer, xb, yb in cases:
         mixed = mixer(xb, yb)
         assert mixed.x is xb and mixed.lam == 1.0
     mixer = BatchMixer(mixup_alpha=1.0, prob=0.5, seed=0)
