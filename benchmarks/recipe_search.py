@@ -228,7 +228,8 @@ def main() -> None:
     header = (f"{args.recipe} variants (options on top of the recipe), seed {args.seed}{every_run}; "
               f"{len(variants)} processes at once on one device (calibrated with {n}): {epoch_s:.2f} s "
               f"an epoch, {fixed_s:.0f} s fixed cost per command; budget {args.budget_s:.0f} s, used "
-              f"{time.perf_counter() - t0:.0f} s. Best epoch selected on val accuracy; test (PublicTest for the FER2013 zip) scored once.")
+              f"{time.perf_counter() - t0:.0f} s. Best epoch selected on val accuracy; test (PublicTest for the "
+              "FER2013 zip) scored once.")
     calibration_figures = {"epoch_seconds": epoch_s, "fixed_seconds": fixed_s, "processes": n}
     (out / "summary.json").write_text(json.dumps({"header": header, "calibration": calibration_figures,
                                                   "variants": variants, "rows": rows}, indent=1))
