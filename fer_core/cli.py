@@ -120,6 +120,14 @@ def _add_train_options(p: argparse.ArgumentParser, multi: bool = False) -> None:
     p.add_argument("--input-size", type=int, help="model input size (default: the architecture's native size)")
     p.add_argument("--crop-size", type=int, help="train on random crops of this size, evaluate on the centre crop")
     p.add_argument("--augment", help="augmentation preset: none, light, standard, strong")
+    p.add_argument("--mixup", type=float, metavar="ALPHA",
+                   help="mixup: blend pairs of training images, weight ~ Beta(ALPHA, ALPHA); e.g. 0.2-1.0, 0 = off")
+    p.add_argument("--cutmix", type=float, metavar="ALPHA",
+                   help="CutMix: paste a box from another training image, area ~ Beta(ALPHA, ALPHA); e.g. 1.0, "
+                        "0 = off (with --mixup too, each batch gets one of the two)")
+    p.add_argument("--mix-prob", type=float, metavar="P", help="share of batches mixed (default 1)")
+    p.add_argument("--mix-stop-epoch", type=int, metavar="EPOCH",
+                   help="train on unmixed batches from this epoch on (default: mix to the end)")
     p.add_argument("--tta", choices=TTA_MODES, help="test-time augmentation for the final evaluation")
     p.add_argument("--pretrained", nargs="?", const=True, metavar="WEIGHTS_FILE",
                    help="ImageNet weights through timm (downloads once), or a local weights file")
@@ -156,6 +164,8 @@ def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str
         "class_set": args.class_set, "val_fraction": args.val_fraction, "synthetic_size": args.synthetic_size,
         "seed": args.seed, "device": args.device, "torch_threads": args.threads,
         "time_limit_minutes": args.time_limit,
+        "mixup_alpha": args.mixup, "cutmix_alpha": args.cutmix, "mix_prob": args.mix_prob,
+        "mix_stop_epoch": args.mix_stop_epoch,
     }
     if args.keep_leaked:
         options["drop_leaked"] = False

@@ -98,6 +98,8 @@ def test_train_lists_registries():
     (["--arch", "resnet_9000"], "unknown architecture 'resnet_9000'"),
     (["--imbalance", "magic"], "unknown imbalance strategy 'magic'"),
     (["--lr", "-1"], "learning rate must be positive"),
+    (["--mixup", "-0.2"], "mixup_alpha must be a number >= 0"),
+    (["--mix-stop-epoch", "0"], "mix_stop_epoch must be at least 1"),
 ])
 def test_train_refuses_bad_options_before_any_work(tmp_path, args, message):
     result = run_cli("train", *TINY_TRAIN, *args, "--out", str(tmp_path))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fer_core.transforms.eval import TTA_MODES
+from fer_core.transforms.mix import check_mix_options
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("none", "plateau", "cosine", "onecycle")
@@ -55,6 +56,10 @@ class TrainConfig:
     # augmentation and evaluation
     augment: str = "standard"               # preset name in augment.AUGMENT_PRESETS
     augment_options: dict[str, Any] = field(default_factory=dict)   # overrides, e.g. {"crop_size": 40}
+    mixup_alpha: float = 0.0                # mixup: blend pairs of training images, lam ~ Beta(a, a); 0 = off
+    cutmix_alpha: float = 0.0               # CutMix: paste a box from the partner image; 0 = off (both: 50/50)
+    mix_prob: float = 1.0                   # share of batches mixed when mixup/CutMix is on
+    mix_stop_epoch: int | None = None       # no mixing from this epoch on (fine-tune on clean images); None = never
     tta: str = "none"                       # test-time augmentation for the final evaluation
     per_image_norm: bool = True             # standardise each face by its own mean/std (lighting)
     # run control
@@ -104,11 +109,14 @@ class TrainConfig:
             (self.ema_decay is None or 0 < self.ema_decay < 1, f"ema_decay must be in (0, 1), got {self.ema_decay}"),
             (self.time_limit_minutes is None or self.time_limit_minutes > 0,
              f"time_limit_minutes must be positive, got {self.time_limit_minutes}"),
+            (self.mix_stop_epoch is None or self.mix_stop_epoch >= 1,
+             f"mix_stop_epoch must be at least 1 (or None for never), got {self.mix_stop_epoch}"),
             (0 < self.val_fraction < 0.5, f"val_fraction must be between 0 and 0.5, got {self.val_fraction}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        check_mix_options(self.mixup_alpha, self.cutmix_alpha, self.mix_prob)
         return self
 
 

@@ -7,9 +7,9 @@ loss, optimiser), `train_epochs` (train, score on val, keep the best checkpoint)
 
 The whole dataset is held as one uint8 tensor on the training device; each epoch the imbalance
 strategy gives an index order, batches are sliced from that tensor and augmented batch-wise on the
-device (transforms/). Under `torchrun` (any WORLD_SIZE, one rank too) the model is wrapped in
-DistributedDataParallel and every rank trains on its own shard of the epoch's order; rank 0 alone
-writes the run folder.
+device (transforms/), then mixed when mixup / CutMix is on (transforms/mix.py). Under `torchrun`
+(any WORLD_SIZE, one rank too) the model is wrapped in DistributedDataParallel and every rank trains
+on its own shard of the epoch's order; rank 0 alone writes the run folder.
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from fer_core.training.optim import Schedule, build_optimizer
 from fer_core.training.prepare import PreparedData, prepare_data
 from fer_core.transforms.augment import BatchAugmenter
 from fer_core.transforms.config import AugmentConfig, augment_config
+from fer_core.transforms.mix import BatchMixer, MixedBatch
 
 STATUS_EVERY_S = 2.0  # how often a running epoch refreshes status.json for live progress
 
@@ -69,11 +70,15 @@ class EpochContext:
     device: torch.device
     dist: Distributed = field(default_factory=Distributed)
     ema: ModelEmaV3 | None = None  # moving average of the weights and BN statistics, updated every step
+    mixer: BatchMixer | None = None  # mixup / CutMix of the augmented batches; None = off
 
 
 def train_one_epoch(model: nn.Module, ctx: EpochContext, order: torch.Tensor, flips: torch.Tensor | None,
-                    on_batch: Callable[[int, int], None] | None = None) -> tuple[float, float]:
-    """One pass over `order` (this rank's shard); returns (mean loss, accuracy) over all ranks."""
+                    on_batch: Callable[[int, int], None] | None = None, mix: bool = True) -> tuple[float, float]:
+    """One pass over `order` (this rank's shard); returns (mean loss, accuracy) over all ranks.
+
+    With a mixer and `mix`, batches are mixed (mixup / CutMix) and the accuracy counts each of a
+    mixed image's two labels by its share."""
     model.train()
     for module in model.modules():  # a frozen backbone keeps its batch-norm statistics too
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine \
@@ -84,7 +89,8 @@ def train_one_epoch(model: nn.Module, ctx: EpochContext, order: torch.Tensor, fl
     flips = flips.to(ctx.device) if flips is not None else None
     n_batches = math.ceil(len(order) / cfg.batch_size)
     loss_sum = torch.zeros((), device=ctx.device)
-    correct = torch.zeros((), device=ctx.device, dtype=torch.long)
+    correct = torch.zeros((), device=ctx.device)
+    mixer = ctx.mixer if mix and ctx.mixer is not None and ctx.mixer.enabled else None
     for b in range(n_batches):
         idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
         if len(idx) < 2 and n_batches > 1:
@@ -93,11 +99,12 @@ def train_one_epoch(model: nn.Module, ctx: EpochContext, order: torch.Tensor, fl
         with record_function("augment"):
             x = ctx.augmenter(ctx.images[idx], force_flip=flips[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                               if flips is not None else None)
-            x = x.contiguous(memory_format=torch.channels_last)
             y = ctx.labels[idx]
+            batch = mixer(x, y) if mixer is not None else MixedBatch(x, y, y, 1.0)
+            x = batch.x.contiguous(memory_format=torch.channels_last)
         with record_function("forward"), autocast_for(ctx.device, cfg.mixed_precision):
             logits = model(x)
-            loss = ctx.criterion(logits.float(), y)
+            loss = batch.loss(ctx.criterion, logits.float())
         with record_function("backward"):
             ctx.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -110,10 +117,10 @@ def train_one_epoch(model: nn.Module, ctx: EpochContext, order: torch.Tensor, fl
             with record_function("ema"):
                 ctx.ema.update(unwrap(model), step=ctx.schedule.step)
         loss_sum += loss.detach() * len(idx)
-        correct += (logits.argmax(1) == y).sum()
+        correct += batch.correct(logits)
         if on_batch is not None:
             on_batch(b + 1, n_batches)
-    totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(len(order)), device=ctx.device)])
+    totals = torch.stack([loss_sum, correct, torch.tensor(float(len(order)), device=ctx.device)])
     if ctx.dist.enabled:
         import torch.distributed as dist
         dist.all_reduce(totals)
@@ -226,8 +233,9 @@ def set_up(config: TrainConfig, run_dir: Path) -> Training:
     # dominated by the random initial weights; power 3/4 suits runs of thousands of steps, not millions.
     ema = ModelEmaV3(unwrap(model), decay=config.ema_decay, use_warmup=True, warmup_power=3 / 4) \
         if config.ema_decay else None
+    mixer = BatchMixer(config.mixup_alpha, config.cutmix_alpha, config.mix_prob, seed=config.seed + dist.rank)
     ctx = EpochContext(train_images, train_labels, BatchAugmenter(aug, seed=config.seed + dist.rank), criterion,
-                       optimizer, schedule, config, device, dist, ema)
+                       optimizer, schedule, config, device, dist, ema, mixer if mixer.enabled else None)
     return Training(config, run_dir, device, dist, data, aug, card, model,
                     ema.module if ema is not None else unwrap(model), ctx, strategy, val_images, val_labels,
                     selection_metric(config), started)
@@ -256,7 +264,8 @@ def train_epochs(run: Training, progress: ProgressFn | None = None) -> None:
                 last_write[0] = time.perf_counter()
 
         lr_at_start = schedule.lr  # per-batch schedules move it during the epoch; record where it began
-        train_loss, train_acc = train_one_epoch(run.model, run.ctx, order, flips, on_batch)
+        mix = config.mix_stop_epoch is None or epoch < config.mix_stop_epoch
+        train_loss, train_acc = train_one_epoch(run.model, run.ctx, order, flips, on_batch, mix=mix)
         if not math.isfinite(train_loss):
             raise RuntimeError(f"training diverged at epoch {epoch} (loss {train_loss}); lower the learning rate")
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "lr": lr_at_start}

@@ -90,6 +90,9 @@ def test_evaluate_on_a_dataset_with_fewer_classes(trained_run):
     dict(imbalance="focal", imbalance_options={"gamma": 2.0}),
     dict(imbalance="mirror_balance", augment="light"),
     dict(augment_options={"crop_size": 40}, tta="ten_crop"),
+    dict(mixup_alpha=0.4, imbalance="focal", label_smoothing=0.1),
+    dict(cutmix_alpha=1.0, imbalance="class_weights", augment_options={"crop_size": 40}),
+    dict(mixup_alpha=0.4, cutmix_alpha=1.0, mix_prob=0.5, imbalance="oversample", epochs=2, mix_stop_epoch=2),
 ])
 def test_option_combinations_complete(tmp_path, options):
     run_dir = _execute(tmp_path, **options)
@@ -178,14 +181,14 @@ def test_distributed_data_parallel_under_torchrun(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "fer_core",
          "train", "--arch", "simple_cnn", "--synthetic-size", "600", "--epochs", "1", "--batch-size", "16",
-         "--device", "cpu", "--out", str(tmp_path)],
+         "--mixup", "0.4", "--cutmix", "1.0", "--device", "cpu", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dirs = [d for d in tmp_path.iterdir() if d.is_dir()]
     assert len(run_dirs) == 1, run_dirs  # one run folder, not one per rank
     record = runs.load_run(run_dirs[0])
     assert record.state == "completed" and record.evaluation["n"] > 0
-    assert record.config["arch"] == "simple_cnn"
+    assert record.config["arch"] == "simple_cnn" and record.config["cutmix_alpha"] == 1.0
 
 
 def test_weight_averaging_saves_and_scores_the_averaged_model(tmp_path):
@@ -205,3 +208,26 @@ def test_weight_averaging_saves_and_scores_the_averaged_model(tmp_path):
 def test_an_ema_decay_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError, match="ema_decay must be in \\(0, 1\\), got 1.5"):
         make_config(ema_decay=1.5)
+
+
+def test_mixing_changes_training_and_stops_at_mix_stop_epoch(tmp_path):
+    """Same seed: mixup trains other weights than no mixing; mixing stopped from epoch 1 is no mixing."""
+    def weights(name: str, **options) -> dict:
+        run_dir = _execute(tmp_path / name, arch="fast_cnn", epochs=1, seed=4, synthetic_size=300, **options)
+        assert runs.load_run(run_dir).state == "completed", runs.read_status(run_dir).get("traceback")
+        return load_checkpoint(run_dir / runs.CHECKPOINT)[0].state_dict()
+
+    plain, mixed, stopped = weights("plain"), weights("mixed", mixup_alpha=1.0), \
+        weights("stopped", mixup_alpha=1.0, mix_stop_epoch=1)
+    assert any(not torch.allclose(plain[k].float(), mixed[k].float()) for k in plain)
+    assert all(torch.allclose(plain[k].float(), stopped[k].float()) for k in plain)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(mixup_alpha=-1.0), "mixup_alpha must be a number >= 0"),
+    (dict(mix_prob=2.0), "mix_prob"),
+    (dict(mix_stop_epoch=0), "mix_stop_epoch must be at least 1"),
+])
+def test_invalid_mixing_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        make_config(**{**TINY, **options})
