@@ -191,3 +191,53 @@ def test_a_run_is_named_tagged_and_noted_and_two_runs_show_what_differs(run_in_c
     table = at.dataframe(key="runs_table").value.set_index("run_id")
     assert table.loc[run_id, "name"] == "first baseline" and table.loc[run_id, "tags"] == "baseline, cpu"
     assert json.loads((run_in_checkpoints / "notes.json").read_text())["notes"] == "the one to beat"
+
+
+def photo_table(at: AppTest):
+    """The table of photo evaluations (a table without selection has no key to find it by)."""
+    return next(d.value for d in at.dataframe if "with a face" in d.value.columns)
+
+
+def saved_photo_evaluation(run_dir, accuracy: float = 0.75) -> dict:
+    """A photo evaluation as `evaluate --photos` saves it (4 photos with a face, 1 without)."""
+    from fer_core.inference.photo_evaluation import KIND, save_photo_evaluation
+    classes = list(runs.load_run(run_dir).config.get("classes") or
+                   ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"])
+    matrix = [[0] * len(classes) for _ in classes]
+    matrix[3][3], matrix[5][5], matrix[5][3], matrix[0][0] = 1, 1, 1, 1
+    ev = {"kind": KIND, "photos": "/home/me/holiday photos", "created_at": 1_790_000_000.0,
+          "model": {"model": run_dir.name}, "detector": "yunet", "tta": "none", "classes": classes,
+          "n_photos": 6, "n_scored": 4, "n_no_face": 1, "n_unreadable": 1, "accuracy": accuracy, "macro_f1": 0.5,
+          "per_class": None, "confusion_matrix": matrix, "no_face": ["sad/beach.jpg"],
+          "unreadable": [{"photo": "happy/x.jpg", "reason": "not a readable image"}], "predictions": []}
+    save_photo_evaluation(run_dir, ev)
+    return ev
+
+
+def test_photo_evaluations_are_listed_with_their_confusion_matrix_and_the_photos_not_scored(run_in_checkpoints):
+    saved_photo_evaluation(run_in_checkpoints)
+    at = open_page()
+    assert not at.exception
+    (expander,) = [e for e in at.expander if "Accuracy on real photos" in e.label]
+    assert "(1 evaluation)" in expander.label
+    table = photo_table(at)
+    assert table.loc[0, "photos"] == "/home/me/holiday photos" and table.loc[0, "with a face"] == 4
+    assert table.loc[0, "accuracy"] == 0.75 and table.loc[0, "model"] == run_in_checkpoints.name
+    assert "runs_photo_cm" in chart_keys(at)
+    assert any("no face found: sad/beach.jpg" in c.value and "unreadable: happy/x.jpg" in c.value for c in at.code)
+
+
+def test_a_damaged_photo_evaluation_is_listed_as_such_and_hides_nothing(run_in_checkpoints):
+    saved_photo_evaluation(run_in_checkpoints)
+    folder = run_in_checkpoints / "photo_evaluations"
+    (folder / "20000101-000000-broken.json").write_text("{not json")
+    at = open_page()
+    assert not at.exception
+    table = photo_table(at)
+    assert len(table) == 2 and table["error"].iloc[1].startswith("cannot be read")
+    assert "runs_photo_cm" in chart_keys(at)
+
+
+def test_without_photo_evaluations_the_page_shows_no_such_section(run_in_checkpoints):
+    at = open_page()
+    assert not at.exception and not [e for e in at.expander if "Accuracy on real photos" in e.label]
