@@ -83,14 +83,14 @@ def dataset_name(config: dict) -> str:
     return "synthetic faces" if is_synthetic_source(data) else Path(str(data)).name
 
 
-def _check_regular(path: Path) -> None:
+def check_regular(path: Path) -> None:
     """A named pipe or device in a run folder would block or never end a read: refuse it first."""
     if path.exists() and not path.is_file():
         raise RunError(f"{path} is unreadable (not a regular file)")
 
 
 def read_json(path: Path) -> Any:
-    _check_regular(Path(path))
+    check_regular(Path(path))
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -204,7 +204,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / METRICS
     if not path.exists():
         return []
-    _check_regular(path)
+    check_regular(path)
     try:
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
@@ -405,7 +405,7 @@ def read_predictions(run_dir: Path):
     import pandas as pd
 
     path = Path(run_dir) / PREDICTIONS
-    _check_regular(path)
+    check_regular(path)
     try:
         return pd.read_csv(path)
     except FileNotFoundError:
