@@ -27,10 +27,11 @@ from pathlib import Path
 from fer_core.common import paths
 from fer_core.training.config import TrainConfig
 from fer_core.common.files import atomic_write_json
-from fer_core.common.processes import process_alive, process_start_time
+from fer_core.common.processes import is_run_process, process_alive, process_command, process_start_time
 from fer_core.runs.store import (ACTIVE, CONFIG, LOG, STATUS, RunError, RunRecord, create_run, load_run, read_json,
                                  read_recorded_status, read_status, reconcile_run, write_status)
 
+WORKER_MODULE = "fer_core.jobs.worker"
 SCHEDULER_LOCK = ".scheduler.lock"  # flock-ed by the live scheduler, which writes its pid in it
 SCHEDULER_LOG = ".scheduler.log"
 SETTINGS = ".jobs.json"  # {"max_concurrent": n} for this checkpoints folder
@@ -248,11 +249,12 @@ def _run_lock(run_dir: Path):
 
 
 def _signal(pid: int | None, pid_start: str | None, sig: int) -> None:
-    if not process_alive(pid, pid_start):
+    """Signal a run's process, only if it is still the one its status names (pid, start time, our code)."""
+    if not is_run_process(pid, pid_start):
         return
     try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)  # a worker leads its own group: this reaches anything it started too
+        if WORKER_MODULE in process_command(pid) and os.getpgid(pid) == pid:
+            os.killpg(pid, sig)  # our worker leads the group we created for it: this reaches what it started too
         else:
             os.kill(pid, sig)
     except ProcessLookupError:
@@ -284,7 +286,7 @@ def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
     pid, pid_start = status.get("pid"), status.get("pid_start")
     _signal(pid, pid_start, signal.SIGTERM)
     deadline, killed = time.monotonic() + timeout, False
-    while process_alive(pid, pid_start):  # even once it has recorded 'cancelled': wait until it is gone
+    while is_run_process(pid, pid_start):  # even once it has recorded 'cancelled': wait until it is gone
         if time.monotonic() >= deadline:
             if killed:
                 break
@@ -438,7 +440,7 @@ def _launch(run_dir: Path, gpu: str | None, env: dict[str, str]) -> subprocess.P
         if gpu is not None:
             env = dict(env, CUDA_VISIBLE_DEVICES=gpu)
         try:
-            proc = _popen_detached(["fer_core.jobs.worker", str(run_dir)], run_dir / LOG, env)
+            proc = _popen_detached([WORKER_MODULE, str(run_dir)], run_dir / LOG, env)
         except OSError as exc:
             write_status(run_dir, "failed", error=f"could not start the worker process: {exc}")
             return None

@@ -33,7 +33,7 @@ from typing import Any
 
 from fer_core.common import paths
 from fer_core.common.files import atomic_write_bytes, atomic_write_json
-from fer_core.common.processes import process_alive, process_start_time
+from fer_core.common.processes import is_run_process, process_start_time
 from fer_core.runs.fields import CONFIG_FIELDS, EVALUATION_FIELDS, STATUS_FIELDS, bad_field
 from fer_core.runs.notes import RunNotes, read_notes
 from fer_core.common.synthetic import is_synthetic_source
@@ -175,9 +175,10 @@ def reconcile_run(run_dir: Path) -> bool:
 
 
 def _process_vanished(status: dict) -> bool:
-    """A run that says it is running on this machine, whose process no longer exists."""
+    """A run that says it is running on this machine, whose process no longer exists (or never was
+    ours: a record without its start time, or naming a process that is not our code, is stale)."""
     return status.get("status") == "running" and status.get("host", socket.gethostname()) == socket.gethostname() \
-        and not process_alive(status.get("pid"), status.get("pid_start"))
+        and not is_run_process(status.get("pid"), status.get("pid_start"))
 
 
 def _vanished_error(status: dict) -> str:
