@@ -18,13 +18,16 @@ version, never half a file. Reading never writes: a run whose process died witho
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
 import re
 import shutil
 import socket
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime
@@ -120,11 +123,46 @@ def new_run_dir(arch: str, strategy: str, root: str | os.PathLike | None = None)
     raise RunError(f"could not create a run folder under {root}")
 
 
+_held = threading.local()  # the run folders whose lock this thread holds, with how deeply
+
+
+@contextmanager
+def run_lock(run_dir: str | os.PathLike):
+    """The run folder's lock (flock on the folder itself), which every change to status.json takes, so
+    a read-merge-write never loses a field another process wrote meanwhile (a cancel request).
+    Re-entrant within a thread: a caller holding it may call write_status."""
+    key = os.path.realpath(run_dir)
+    depth = _held.__dict__.setdefault("depth", {})
+    if key in depth:
+        depth[key] += 1
+        try:
+            yield
+        finally:
+            depth[key] -= 1
+        return
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        depth[key] = 1
+        try:
+            yield
+        finally:
+            del depth[key]
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def write_status(run_dir: Path, status: str, **fields: Any) -> dict:
-    """Set the run's status (merging with what is there); records this process as its owner when running."""
+    """Set the run's status (merging with what is there, under the run's lock, so no other writer's
+    field is lost); records this process as its owner when running. The one writer of status.json."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
     run_dir = Path(run_dir)
+    with run_lock(run_dir):
+        return _merge_status(run_dir, status, fields)
+
+
+def _merge_status(run_dir: Path, status: str, fields: dict) -> dict:
     try:
         current = read_recorded_status(run_dir)
     except RunError:
