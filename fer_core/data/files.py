@@ -6,6 +6,7 @@ import io
 import lzma
 import mmap
 import os
+import stat
 import struct
 import zipfile
 import zlib
@@ -40,6 +41,7 @@ class FileTree:
         if not self.path.exists():
             raise DataError(f"{self.path}: no such file or folder. Give the path to a dataset zip, folder or CSV.")
         self.is_zip = self.path.is_file()
+        self.refused: list[tuple[str, str]] = []  # (rel, why) for folder entries that are not read at all
         if self.is_zip:
             self._raw = _map_file(self.path)
             self._open_zip()
@@ -50,7 +52,7 @@ class FileTree:
     def from_bytes(cls, data: bytes, name: str) -> "FileTree":
         """The members of a zip held in memory (an upload), named `name` in messages; same checks."""
         tree = cls.__new__(cls)
-        tree.path, tree.is_zip, tree._raw = Path(name), True, data
+        tree.path, tree.is_zip, tree._raw, tree.refused = Path(name), True, data, []
         tree._open_zip()
         return tree
 
@@ -95,18 +97,26 @@ class FileTree:
                 raise DataError(f"{self.path}: the zip is damaged ({exc}).") from None
 
     def _walk_folder(self):
+        """Regular files only: a FIFO would block a read for ever, a device (or a link to /dev/zero) never
+        end one, and a link leading out of the folder would read files the dataset does not hold."""
+        root = os.path.realpath(self.path)
         for dirpath, dirnames, filenames in os.walk(self.path):
             dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
             for name in filenames:
                 full = os.path.join(dirpath, name)
                 rel = os.path.relpath(full, self.path).replace(os.sep, "/")
-                if not is_junk(rel):
-                    yield FileEntry(rel, os.path.getsize(full))
+                if is_junk(rel):
+                    continue
+                why = _why_not_readable(full, root)
+                if why:
+                    self.refused.append((rel, why))
+                else:
+                    yield FileEntry(rel, os.stat(full).st_size)
 
     def read(self, entry: FileEntry) -> bytes:
         """The file's bytes; raises OSError / zlib.error / zipfile.BadZipFile for a damaged member."""
         if not self.is_zip:
-            return (self.path / entry.rel).read_bytes()
+            return read_regular_file(self.path / entry.rel, MAX_MEMBER_BYTES)
         info = self._infos[entry.rel]
         if info.flag_bits & 0x1:
             raise zipfile.BadZipFile(f"{entry.rel} is password-protected; use an unencrypted zip")
@@ -136,6 +146,38 @@ class FileTree:
             raise zipfile.BadZipFile("CRC mismatch: the archive member is damaged")
         return data
 
+
+
+def _why_not_readable(full: str, root: str) -> str | None:
+    """Why a folder entry must not be read (None when it may): not a regular file, a link leading out of
+    the dataset folder, or too large for one file of a dataset."""
+    try:
+        if os.path.islink(full) and os.path.commonpath([root, os.path.realpath(full)]) != root:
+            return "a link to a file outside the dataset folder (copy the file in instead)"
+        st = os.stat(full)
+    except (OSError, ValueError) as exc:  # a dangling link, a link loop
+        return f"could not be read ({getattr(exc, 'strerror', None) or exc})"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a pipe, device or socket)"
+    if st.st_size > MAX_MEMBER_BYTES:
+        return f"{st.st_size / 1024**2:.0f} MB, over the {MAX_MEMBER_BYTES / 1024**2:.0f} MB limit for one file"
+    return None
+
+
+def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
+    """A file's bytes, refused (OSError) unless it is a regular file of at most `limit` bytes. Opened
+    without blocking (a FIFO swapped in since it was listed opens at once) and checked on the open file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{path} is not a regular file (a pipe, device or socket)")
+        if st.st_size > limit:
+            raise OSError(f"{path} is {st.st_size / 1024**2:.0f} MB, over the {limit / 1024**2:.0f} MB limit")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{path} grew past the {limit / 1024**2:.0f} MB limit while it was read")
+    return data
 
 
 def member_span(raw: bytes | memoryview, info: zipfile.ZipInfo) -> tuple[int, int]:
@@ -180,7 +222,10 @@ def fingerprint(path: str | os.PathLike) -> str:
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames.sort()
             for name in sorted(filenames):
-                st = os.stat(os.path.join(dirpath, name))
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except OSError:  # a dangling link or a loop: listed as refused, still part of the key
+                    st = os.lstat(os.path.join(dirpath, name))
                 rel = os.path.relpath(os.path.join(dirpath, name), path)
                 h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:20]
