@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from fer_core.common.files import read_bounded
 from fer_core.data.dataset import DataError
 
 # Bounds for archives we did not make (uploads, downloads): refuse rather than exhaust memory.
@@ -116,7 +117,7 @@ class FileTree:
     def read(self, entry: FileEntry) -> bytes:
         """The file's bytes; raises OSError / zlib.error / zipfile.BadZipFile for a damaged member."""
         if not self.is_zip:
-            return read_regular_file(self.path / entry.rel, MAX_MEMBER_BYTES)
+            return read_bounded(self.path / entry.rel, MAX_MEMBER_BYTES)
         info = self._infos[entry.rel]
         if info.flag_bits & 0x1:
             raise zipfile.BadZipFile(f"{entry.rel} is password-protected; use an unencrypted zip")
@@ -162,22 +163,6 @@ def _why_not_readable(full: str, root: str) -> str | None:
     if st.st_size > MAX_MEMBER_BYTES:
         return f"{st.st_size / 1024**2:.0f} MB, over the {MAX_MEMBER_BYTES / 1024**2:.0f} MB limit for one file"
     return None
-
-
-def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
-    """A file's bytes, refused (OSError) unless it is a regular file of at most `limit` bytes. Opened
-    without blocking (a FIFO swapped in since it was listed opens at once) and checked on the open file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"{path} is not a regular file (a pipe, device or socket)")
-        if st.st_size > limit:
-            raise OSError(f"{path} is {st.st_size / 1024**2:.0f} MB, over the {limit / 1024**2:.0f} MB limit")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise OSError(f"{path} grew past the {limit / 1024**2:.0f} MB limit while it was read")
-    return data
 
 
 def member_span(raw: bytes | memoryview, info: zipfile.ZipInfo) -> tuple[int, int]:

@@ -88,6 +88,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     path = Path(path)
     if not path.exists():
         raise RunError(f"{path} is missing: the run has no checkpoint (it may have failed before its first epoch)")
+    check_regular(path)  # a FIFO would block torch.load for ever
     try:
         blob = torch.load(path, map_location=device, weights_only=True)
         card = ModelCard.from_dict(blob["card"])

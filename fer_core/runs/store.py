@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_core.common import paths
-from fer_core.common.files import atomic_write_bytes, atomic_write_json
+from fer_core.common.files import atomic_write_bytes, atomic_write_json, read_bounded
 from fer_core.common.processes import is_run_process, process_start_time
 from fer_core.runs.fields import CONFIG_FIELDS, EVALUATION_FIELDS, STATUS_FIELDS, bad_field
 from fer_core.runs.notes import RunNotes, read_notes
@@ -50,6 +50,11 @@ CLASSICAL_MODEL, CLASSICAL_CARD = "model.skops", "model_card.json"
 LEGACY_CLASSICAL_MODEL = "model.joblib"  # a pickle, from before 2026-11-26: loaded only on the user's say-so
 MODEL_FILES = (CHECKPOINT, CLASSICAL_MODEL, LEGACY_CLASSICAL_MODEL)  # any of them: the run has a model
 # elapsed_seconds: since the run started (data loading included) to the end of this epoch's validation
+# Size limits for reading run files (far above any real one): checked before a byte is read.
+MAX_JSON_BYTES = 1024**2  # status, config, notes, model card
+MAX_EVALUATION_BYTES = 16 * 1024**2  # a 1,000-class confusion matrix is ~4 MB
+MAX_METRICS_BYTES = 16 * 1024**2  # 100,000 epochs
+MAX_PREDICTIONS_BYTES = 512 * 1024**2  # 2 million test images
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "epoch_seconds",
                   "elapsed_seconds")
 
@@ -92,13 +97,19 @@ def check_regular(path: Path) -> None:
         raise RunError(f"{path} is unreadable (not a regular file)")
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, limit: int | None = None) -> Any:
+    """A run file's JSON; RunError naming the file when it is missing, not a regular file, over its
+    size limit (MAX_JSON_BYTES unless given: a sparse 2 GiB status.json cost seconds and gigabytes on
+    every page run), not UTF-8 or not JSON."""
     check_regular(Path(path))
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(read_bounded(path, limit or MAX_JSON_BYTES).decode())
     except FileNotFoundError:
         raise RunError(f"{path} is missing") from None
-    except (OSError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path} is unreadable (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at "
+                       f"position {exc.start})") from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise RunError(f"{path} is unreadable ({exc})") from None
 
 
@@ -245,9 +256,17 @@ def read_metrics(run_dir: Path) -> list[dict]:
         return []
     check_regular(path)
     try:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as exc:
+        raw = read_bounded(path, MAX_METRICS_BYTES)
+        if b"\0" in raw:
+            raise ValueError("it holds NUL bytes: it is damaged")
+        reader = csv.DictReader(io.StringIO(raw.decode(), newline=""))
+        if raw.strip() and "epoch" not in (reader.fieldnames or []):
+            raise ValueError("its first line is not the header naming its columns (epoch, ...)")
+        rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path} is unreadable (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at "
+                       f"position {exc.start})") from None
+    except (OSError, ValueError, csv.Error) as exc:  # csv.Error: a field over csv.field_size_limit
         raise RunError(f"{path} is unreadable ({exc})") from None
     out = []
     for line, r in enumerate(rows, start=2):
@@ -356,7 +375,7 @@ def load_run(run_dir: str | os.PathLike) -> RunRecord:
         raise RunError(f"{run_dir}: no such run folder")
     config = read_json(run_dir / CONFIG)
     status = read_status(run_dir)
-    evaluation = read_json(run_dir / EVALUATION) if (run_dir / EVALUATION).exists() else None
+    evaluation = read_json(run_dir / EVALUATION, MAX_EVALUATION_BYTES) if (run_dir / EVALUATION).exists() else None
     evaluated = (run_dir / EVALUATION).exists()
     for name, value, fields in ((CONFIG, config, CONFIG_FIELDS), (EVALUATION, evaluation, EVALUATION_FIELDS)):
         problem = (name == CONFIG or evaluated) and bad_field(value, fields)
@@ -446,7 +465,7 @@ def read_predictions(run_dir: Path):
     path = Path(run_dir) / PREDICTIONS
     check_regular(path)
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(io.BytesIO(read_bounded(path, MAX_PREDICTIONS_BYTES)))
     except FileNotFoundError:
         raise RunError(f"{path} is missing: the run has no final evaluation yet") from None
     except (OSError, ValueError) as exc:
