@@ -19,6 +19,7 @@ import numpy as np
 
 from fer_core.data.dataset import DataError
 from fer_core.data.decode import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES
+from fer_core.common.spreadsheet import safe_cell
 from fer_core.data.files import FileTree
 
 MODEL_BATCH = 512  # faces per model call
@@ -183,7 +184,7 @@ def write_csv(results: Iterable[ImageResult], path: str | os.PathLike, classes: 
             if writer is None:
                 writer = csv.DictWriter(f, fieldnames=list(row))
                 writer.writeheader()
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            writer.writerow({k: "" if v is None else safe_cell(v) for k, v in row.items()})  # photo names: no formulas
             rows += 1
     return rows
 
