@@ -37,8 +37,9 @@ class FileEntry:
 class FileTree:
     """The files below a folder or inside a zip; `read(entry)` returns the bytes of one file."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, max_files: int = MAX_ARCHIVE_FILES):
+        """`max_files`: a zip with more entries is refused before any is read (photo zips allow fewer)."""
+        self.path, self.max_files = Path(path), max_files
         if not self.path.exists():
             raise DataError(f"{self.path}: no such file or folder. Give the path to a dataset zip, folder or CSV.")
         self.is_zip = self.path.is_file()
@@ -53,7 +54,7 @@ class FileTree:
     def from_bytes(cls, data: bytes, name: str) -> "FileTree":
         """The members of a zip held in memory (an upload), named `name` in messages; same checks."""
         tree = cls.__new__(cls)
-        tree.path, tree.is_zip, tree._raw, tree.refused = Path(name), True, data, []
+        tree.path, tree.is_zip, tree._raw, tree.refused, tree.max_files = Path(name), True, data, [], MAX_ARCHIVE_FILES
         tree._open_zip()
         return tree
 
@@ -67,8 +68,8 @@ class FileTree:
                 infos = [i for i in zf.infolist() if not i.is_dir()]
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as exc:
             raise DataError(f"{self.path}: not a readable zip archive ({exc}).") from None
-        if len(infos) > MAX_ARCHIVE_FILES:
-            raise DataError(f"{self.path}: {len(infos):,} files, over the limit of {MAX_ARCHIVE_FILES:,}.")
+        if len(infos) > self.max_files:
+            raise DataError(f"{self.path}: {len(infos):,} files, over the limit of {self.max_files:,}.")
         total = sum(i.file_size for i in infos)
         if total > MAX_ARCHIVE_UNCOMPRESSED:
             raise DataError(f"{self.path}: {total / 1024**3:.1f} GB uncompressed, over the {MAX_ARCHIVE_UNCOMPRESSED / 1024**3:.0f} GB limit.")
