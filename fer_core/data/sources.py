@@ -34,7 +34,8 @@ SPLIT_FOLDERS = {
 # The Kaggle FER2013 zip's test/ holds the PublicTest half; it is our test split.
 CSV_USAGE = {"training": "train", "publictest": "val", "privatetest": "test"}
 PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE
-_NOT_A_DIGIT = re.compile(r"[^0-9 \t\r\n\f\v]")  # a pixel is written 0-255 in decimal digits, nothing else
+# A pixel is written 0-255 in decimal digits ('128.0' too): no exponent, sign, hex or other script's digits.
+_NOT_A_DIGIT = re.compile(r"[^0-9. \t\r\n\f\v]")
 MAX_CSV_BYTES = 1024**3  # fer2013.csv, 35,887 faces, is 0.3 GB
 
 
@@ -177,7 +178,7 @@ def _parse_pixels(column: "pd.Series") -> tuple[np.ndarray, np.ndarray]:
     good = token_counts == PIXELS_PER_IMAGE
     values = None
     joined = " ".join(texts[good]) if good.any() else ""
-    if joined and not _NOT_A_DIGIT.search(joined):  # else ('1e2', '-0', '1.5') the rows are parsed one by one
+    if joined and not _NOT_A_DIGIT.search(joined):  # else ('1e2', '-0', '0x10') the rows are parsed one by one
         with warnings.catch_warnings():  # numpy warns or raises on a bad token, by version
             warnings.simplefilter("ignore", DeprecationWarning)
             try:  # one C-level parse of every row at once is far faster than splitting row by row
@@ -190,7 +191,7 @@ def _parse_pixels(column: "pd.Series") -> tuple[np.ndarray, np.ndarray]:
         parsed = []
         for i in np.flatnonzero(good):
             text = texts.iloc[i]
-            if _NOT_A_DIGIT.search(text):  # pixels are plain integers: float() would take '1e2', '１２８', '1_0'
+            if _NOT_A_DIGIT.search(text):  # decimal digits only: float() would take '1e2', '１２８', '1_0'
                 good[i] = False
                 continue
             try:

@@ -40,6 +40,7 @@ def test_a_float_tiff_holding_0_to_255_keeps_its_values():
 
 @pytest.mark.parametrize("token", ["1e2", "1E2", "1.5", "0x10", "-0", "+5", "1_0", "１２８", "nan", "inf"])
 def test_a_pixel_is_only_ever_plain_decimal_digits(tmp_path, token):
+    """'1e2' was read as 100 while '1.5' and '0x10' were refused ('128.0', a whole number, is accepted)."""
     good = " ".join(["100"] * 2304)
     bad = " ".join([token] + ["100"] * 2303)
     path = tmp_path / "fer2013.csv"
