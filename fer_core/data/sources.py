@@ -90,7 +90,8 @@ def plan_images(tree: FileTree, report: LoadReport) -> tuple[list[tuple[int, str
     images = [(i, e.rel) for i, e in enumerate(tree.entries) if _suffix(e.rel) in IMAGE_EXTENSIONS]
     others = [e.rel for e in tree.entries if _suffix(e.rel) not in IMAGE_EXTENSIONS]
     if not images:
-        refused = f"; {len(tree.refused)} not read, e.g. {tree.refused[0][0]}: {tree.refused[0][1]}" if tree.refused else ""
+        refused = (f"; {len(tree.refused)} not read, e.g. {tree.refused[0][0]}: {tree.refused[0][1]}"
+                   if tree.refused else "")
         raise DataError(f"{tree.path}: no image files found ({len(others)} other files{refused}). Expected class "
                         "folders of images, e.g. train/happy/001.jpg or happy/001.jpg.")
     for rel in others:

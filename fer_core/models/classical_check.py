@@ -30,6 +30,16 @@ def check_pipeline(pipeline, arch: str, num_classes: int) -> None:
     """Refuse (UnsafeModelError) a pipeline that is not exactly `arch`'s, or whose arrays do not fit.
 
     Run before any prediction: the tree checks must come before the compiled code reads a tree."""
+    try:
+        _check_pipeline(pipeline, arch, num_classes)
+    except UnsafeModelError:
+        raise
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError, OverflowError) as exc:
+        # an attribute missing or of the wrong kind: found by our checks, before any compiled code used it
+        raise UnsafeModelError(f"its attributes are not those of a fitted {arch} ({type(exc).__name__})") from None
+
+
+def _check_pipeline(pipeline, arch: str, num_classes: int) -> None:
     if arch not in CLASSICAL:
         raise UnsafeModelError(f"its card names {arch!r}, which is not a classical baseline")
     expected = CLASSICAL.get(arch).build()
@@ -82,8 +92,8 @@ def _check_forest(forest, n_features: int) -> None:
     if not (forest.n_jobs is None or (type(forest.n_jobs) is int and -1 <= forest.n_jobs <= MAX_JOBS)):
         forest.n_jobs = -1  # a worker count is a setting of this machine, not the file's to choose
     for i, estimator in enumerate(trees):
-        if type(estimator) is not DecisionTreeClassifier or estimator.n_outputs_ != 1 or estimator.n_classes_ != n_classes \
-                or estimator.n_features_in_ != n_features \
+        if type(estimator) is not DecisionTreeClassifier or estimator.n_outputs_ != 1 \
+                or estimator.n_classes_ != n_classes or estimator.n_features_in_ != n_features \
                 or not np.array_equal(np.asarray(estimator.classes_), np.arange(n_classes)):
             raise UnsafeModelError(f"tree {i} of its forest does not match the forest's sizes")
         check_tree(estimator.tree_, n_features, n_classes, f"tree {i}")

@@ -201,7 +201,8 @@ def _load_skops(path: Path):
     from sklearn.pipeline import Pipeline
     check_regular(path)
     if path.stat().st_size > MAX_CLASSICAL_MODEL_BYTES:
-        raise RunError(f"{path} is over {MAX_CLASSICAL_MODEL_BYTES / 1024**3:.0f} GB: not a classical model this tool wrote")
+        raise RunError(f"{path} is over {MAX_CLASSICAL_MODEL_BYTES / 1024**3:.0f} GB: "
+                       "not a classical model this tool wrote")
     try:
         data = _with_current_module_names(path.read_bytes())
         with zipfile.ZipFile(io.BytesIO(data)) as zf:

@@ -19,12 +19,12 @@ import numpy as np
 NUM_CLASSES = 3
 
 
-def _fitted_pipeline():
+def _fitted_pipeline(arch: str = "hog_rf"):
     from fer_core.models.classical import CLASSICAL
     rng = np.random.default_rng(0)
     faces = rng.integers(0, 256, (30, 48, 48), dtype=np.uint8)
     labels = np.arange(30) % NUM_CLASSES
-    pipeline = CLASSICAL.get("hog_rf").build({"n_estimators": 3}, n_jobs=1)
+    pipeline = CLASSICAL.get(arch).build({"n_estimators": 3, "svm_components": 10}, n_jobs=1)
     pipeline.fit(faces, labels)
     pipeline.fer_classes_ = ("angry", "happy", "sad")
     return pipeline
@@ -61,8 +61,18 @@ TREE_EDITS = {
     "threshold-nan": lambda p: _edit_tree(p, threshold=lambda a: _with(a, 0, np.nan)),
     "forest-claims-more-classes": lambda p: setattr(p.steps[-1][1], "n_classes_", 10**6),
     "classes-outside-the-card": lambda p: setattr(p.steps[-1][1], "classes_", np.array([0, 1, 99])),
+    "forest-attribute-missing": lambda p: delattr(p.steps[-1][1], "n_outputs_"),
+    "hog-bins-as-text": lambda p: setattr(p.steps[0][1], "bins", "9"),
+    "tree-swapped-for-another-estimator": lambda p: p.steps[-1][1].estimators_.__setitem__(
+        0, __import__("sklearn.linear_model", fromlist=["x"]).LogisticRegression()),
     "node-count-beyond-the-stored-nodes": None,
     "untouched": lambda p: None,
+}
+# hog_svm cases: a forest (with trees nobody checked) hidden where a calibrated LinearSVC belongs
+SVM_EDITS = {
+    "svm-fold-holding-a-forest": lambda p: setattr(p.steps[-1][1].calibrated_classifiers_[0], "estimator",
+                                                   _fitted_pipeline().steps[-1][1]),
+    "svm-untouched": lambda p: None,
 }
 
 
@@ -98,13 +108,14 @@ def build(folder: Path) -> dict[str, Path]:
     from fer_core.runs import checkpoint
     from fer_core.runs.card import ModelCard
     made = {}
-    for name, edit in TREE_EDITS.items():
-        pipeline = _fitted_pipeline()
+    for name, edit in [*TREE_EDITS.items(), *SVM_EDITS.items()]:
+        arch = "hog_svm" if name in SVM_EDITS else "hog_rf"
+        pipeline = _fitted_pipeline(arch)
         if edit is not None:
             edit(pipeline)
         run_dir = folder / name
         run_dir.mkdir(parents=True)
-        card = ModelCard(kind="classical", arch="hog_rf", class_names=list(pipeline.fer_classes_))
+        card = ModelCard(kind="classical", arch=arch, class_names=list(pipeline.fer_classes_))
         checkpoint.save_classical(run_dir, pipeline, card)
         if edit is None:
             path = run_dir / checkpoint.CLASSICAL_MODEL

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.crafted_models import TREE_EDITS
+from tests.hostile.crafted_models import SVM_EDITS, TREE_EDITS
 from tests.hostile.messages import assert_clear
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def outcomes(tmp_path_factory) -> dict[str, dict]:
     return results
 
 
-@pytest.mark.parametrize("name", [n for n in TREE_EDITS if n != "untouched"])
+@pytest.mark.parametrize("name", [n for n in [*TREE_EDITS, *SVM_EDITS] if "untouched" not in n])
 def test_a_crafted_classical_model_is_refused_before_it_can_crash_the_process(outcomes, name):
     result = outcomes[name]
     if name == "node-count-beyond-the-stored-nodes":  # scikit-learn 1.9 clamps it to the nodes stored itself
@@ -39,5 +39,6 @@ def test_a_crafted_classical_model_is_refused_before_it_can_crash_the_process(ou
     assert_clear(result["message"])
 
 
-def test_an_untouched_classical_model_still_loads_and_scores(outcomes):
-    assert outcomes["untouched"]["outcome"] == "ok", outcomes["untouched"]
+@pytest.mark.parametrize("name", ["untouched", "svm-untouched"])
+def test_an_untouched_classical_model_still_loads_and_scores(outcomes, name):
+    assert outcomes[name]["outcome"] == "ok", outcomes[name]
