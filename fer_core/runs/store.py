@@ -49,12 +49,12 @@ EVALUATION, PREDICTIONS, LOG = "evaluation.json", "predictions.csv", "log.txt"
 CLASSICAL_MODEL, CLASSICAL_CARD = "model.skops", "model_card.json"
 LEGACY_CLASSICAL_MODEL = "model.joblib"  # a pickle, from before 2026-11-26: loaded only on the user's say-so
 MODEL_FILES = (CHECKPOINT, CLASSICAL_MODEL, LEGACY_CLASSICAL_MODEL)  # any of them: the run has a model
-# elapsed_seconds: since the run started (data loading included) to the end of this epoch's validation
 # Size limits for reading run files (far above any real one): checked before a byte is read.
 MAX_JSON_BYTES = 1024**2  # status, config, notes, model card
 MAX_EVALUATION_BYTES = 16 * 1024**2  # a 1,000-class confusion matrix is ~4 MB
 MAX_METRICS_BYTES = 16 * 1024**2  # 100,000 epochs
 MAX_PREDICTIONS_BYTES = 512 * 1024**2  # 2 million test images
+# elapsed_seconds: since the run started (data loading included) to the end of this epoch's validation
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "epoch_seconds",
                   "elapsed_seconds")
 
