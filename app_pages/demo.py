@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from fer_core.data.decode import ImageDecodeError
-from fer_core.common.emotions import DISPLAY_NAMES, EMOJI
+from fer_core.common.emotions import DISPLAY_NAMES
+from fer_core.figures.gallery import answer_html
 from fer_core.figures.predictions import label_counts
 from fer_core.inference.batch import predict_zip_upload
 from fer_core.inference.faces import about_detector, draw_boxes
@@ -90,12 +91,10 @@ def show_answer(picture: bytes, source: str) -> None:
     if record.trained_on_synthetic:
         st.warning(SYNTHETIC_WARNING)
     for i, face in enumerate(result.faces):
-        name = DISPLAY_NAMES.get(face.label, face.label.title())
         columns = st.columns([1, 3])
         columns[0].image(face.face, width=160, caption=f"face {i + 1}" if len(result.faces) > 1 else None)
         with columns[1]:
-            st.markdown(f"<div style='font-size:5rem;line-height:1'>{EMOJI.get(face.label, '🙂')}</div>"
-                        f"<div style='font-size:3rem;font-weight:700'>{name}</div>", unsafe_allow_html=True)
+            st.markdown(answer_html(face.label), unsafe_allow_html=True)  # class names are escaped
             st.progress(face.confidence, text=f"{face.confidence:.0%} sure")
             runner_up, runner_up_p = face.ranked()[1]
             st.caption(f"Next most likely: {DISPLAY_NAMES.get(runner_up, runner_up).lower()} ({runner_up_p:.0%}).")

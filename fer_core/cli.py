@@ -26,7 +26,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="dataset: FER2013 Kaggle zip or folder, fer2013.csv, or a zip/folder of class "
                         "subfolders; omit for the built-in synthetic faces")
     p.add_argument("--class-set", choices=list(CLASS_SETS), default="all",
-                   help="; ".join(f"{k}: {v}" for k, v in CLASS_SETS.items()))
+                   # argparse formats help text: a bare % (as in "~1.5%") would crash --help
+                   help="; ".join(f"{k}: {v}" for k, v in CLASS_SETS.items()).replace("%", "%%"))
     p.add_argument("--seed", type=int, default=0, help="seed for carving val/test splits (default 0)")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of train carved out as validation when the source has none (default 0.1)")

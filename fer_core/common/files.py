@@ -1,12 +1,15 @@
-"""The one atomic writer: a file is replaced only once its new version is complete.
+"""The one atomic writer, and the one bounded reader.
 
 Every write goes to a temporary file in the same folder first (fsynced), then is renamed over the
 target, so a crash or a kill at any moment leaves the previous complete version, never half a file.
+Every read of a file we did not make checks, before reading, that it is a regular file (a FIFO would
+block for ever, a device never end) and no larger than its kind allows (a sparse 2 GiB status.json).
 """
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,3 +68,23 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_bounded(path: str | os.PathLike, limit: int) -> bytes:
+    """A file's bytes, refused with OSError unless it is a regular file of at most `limit` bytes. Opened
+    without blocking (a FIFO swapped in since it was listed opens at once) and checked on the open file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{Path(path).name} is not a regular file (a pipe, device or socket)")
+        if st.st_size > limit:
+            raise OSError(f"{Path(path).name} is {_size(st.st_size)}, over the {_size(limit)} limit for it")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{Path(path).name} grew past the {_size(limit)} limit while it was read")
+    return data
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:.1f} MB" if n < 1024**3 else f"{n / 1024**3:.1f} GB"

@@ -89,7 +89,8 @@ def _decode_unchanged(buf: np.ndarray, colour: bool) -> np.ndarray | None:
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
     """8-bit pixels from any depth, scaled by the bit depth the data really uses: a 16-bit PNG holding
     10-bit data (max 1023) or a float TIFF in [0, 1] must not come out black, as a fixed 8-bit shift or a
-    plain cast would make them. Full 16-bit data keeps the usual shift by 8 bits.
+    plain cast would make them. Full 16-bit data keeps the usual shift by 8 bits; float data already in
+0-255 is kept as it is (not stretched by 255 / max).
 
     Converted a block of rows at a time: a 50-megapixel 16-bit image costs its uint8 result plus one
     small float32 block, not several float64 copies of itself (which made a 111 KB PNG cost 2.8 GB).
@@ -104,8 +105,8 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     if integer:
         bits = max(8, int(top).bit_length())
         shift, scale = (bits - 8, None) if bits >= 16 else (0, 255.0 / (2 ** bits - 1))
-    else:
-        shift, scale = 0, 255.0 if top <= 1.0 else 255.0 / top
+    else:  # floats in [0, 1] are scaled up, floats already in 0-255 kept, larger ranges brought down
+        shift, scale = 0, 255.0 if top <= 1.0 else 1.0 if top <= 255.0 else 255.0 / top
     out = np.empty(pixels.shape, np.uint8)
     start = 0
     for block in _row_blocks(pixels):

@@ -6,12 +6,14 @@ import io
 import lzma
 import mmap
 import os
+import stat
 import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from fer_core.common.files import read_bounded
 from fer_core.data.dataset import DataError
 
 # Bounds for archives we did not make (uploads, downloads): refuse rather than exhaust memory.
@@ -35,11 +37,13 @@ class FileEntry:
 class FileTree:
     """The files below a folder or inside a zip; `read(entry)` returns the bytes of one file."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, max_files: int = MAX_ARCHIVE_FILES):
+        """`max_files`: a zip with more entries is refused before any is read (photo zips allow fewer)."""
+        self.path, self.max_files = Path(path), max_files
         if not self.path.exists():
             raise DataError(f"{self.path}: no such file or folder. Give the path to a dataset zip, folder or CSV.")
         self.is_zip = self.path.is_file()
+        self.refused: list[tuple[str, str]] = []  # (rel, why) for folder entries that are not read at all
         if self.is_zip:
             self._raw = _map_file(self.path)
             self._open_zip()
@@ -50,7 +54,7 @@ class FileTree:
     def from_bytes(cls, data: bytes, name: str) -> "FileTree":
         """The members of a zip held in memory (an upload), named `name` in messages; same checks."""
         tree = cls.__new__(cls)
-        tree.path, tree.is_zip, tree._raw = Path(name), True, data
+        tree.path, tree.is_zip, tree._raw, tree.refused, tree.max_files = Path(name), True, data, [], MAX_ARCHIVE_FILES
         tree._open_zip()
         return tree
 
@@ -64,8 +68,8 @@ class FileTree:
                 infos = [i for i in zf.infolist() if not i.is_dir()]
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as exc:
             raise DataError(f"{self.path}: not a readable zip archive ({exc}).") from None
-        if len(infos) > MAX_ARCHIVE_FILES:
-            raise DataError(f"{self.path}: {len(infos):,} files, over the limit of {MAX_ARCHIVE_FILES:,}.")
+        if len(infos) > self.max_files:
+            raise DataError(f"{self.path}: {len(infos):,} files, over the limit of {self.max_files:,}.")
         total = sum(i.file_size for i in infos)
         if total > MAX_ARCHIVE_UNCOMPRESSED:
             raise DataError(f"{self.path}: {total / 1024**3:.1f} GB uncompressed, over the {MAX_ARCHIVE_UNCOMPRESSED / 1024**3:.0f} GB limit.")
@@ -95,18 +99,26 @@ class FileTree:
                 raise DataError(f"{self.path}: the zip is damaged ({exc}).") from None
 
     def _walk_folder(self):
+        """Regular files only: a FIFO would block a read for ever, a device (or a link to /dev/zero) never
+        end one, and a link leading out of the folder would read files the dataset does not hold."""
+        root = os.path.realpath(self.path)
         for dirpath, dirnames, filenames in os.walk(self.path):
             dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
             for name in filenames:
                 full = os.path.join(dirpath, name)
                 rel = os.path.relpath(full, self.path).replace(os.sep, "/")
-                if not is_junk(rel):
-                    yield FileEntry(rel, os.path.getsize(full))
+                if is_junk(rel):
+                    continue
+                why = _why_not_readable(full, root)
+                if why:
+                    self.refused.append((rel, why))
+                else:
+                    yield FileEntry(rel, os.stat(full).st_size)
 
     def read(self, entry: FileEntry) -> bytes:
         """The file's bytes; raises OSError / zlib.error / zipfile.BadZipFile for a damaged member."""
         if not self.is_zip:
-            return (self.path / entry.rel).read_bytes()
+            return read_bounded(self.path / entry.rel, MAX_MEMBER_BYTES)
         info = self._infos[entry.rel]
         if info.flag_bits & 0x1:
             raise zipfile.BadZipFile(f"{entry.rel} is password-protected; use an unencrypted zip")
@@ -136,6 +148,22 @@ class FileTree:
             raise zipfile.BadZipFile("CRC mismatch: the archive member is damaged")
         return data
 
+
+
+def _why_not_readable(full: str, root: str) -> str | None:
+    """Why a folder entry must not be read (None when it may): not a regular file, a link leading out of
+    the dataset folder, or too large for one file of a dataset."""
+    try:
+        if os.path.islink(full) and os.path.commonpath([root, os.path.realpath(full)]) != root:
+            return "a link to a file outside the dataset folder (copy the file in instead)"
+        st = os.stat(full)
+    except (OSError, ValueError) as exc:  # a dangling link, a link loop
+        return f"could not be read ({getattr(exc, 'strerror', None) or exc})"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a pipe, device or socket)"
+    if st.st_size > MAX_MEMBER_BYTES:
+        return f"{st.st_size / 1024**2:.0f} MB, over the {MAX_MEMBER_BYTES / 1024**2:.0f} MB limit for one file"
+    return None
 
 
 def member_span(raw: bytes | memoryview, info: zipfile.ZipInfo) -> tuple[int, int]:
@@ -180,7 +208,10 @@ def fingerprint(path: str | os.PathLike) -> str:
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames.sort()
             for name in sorted(filenames):
-                st = os.stat(os.path.join(dirpath, name))
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except OSError:  # a dangling link or a loop: listed as refused, still part of the key
+                    st = os.lstat(os.path.join(dirpath, name))
                 rel = os.path.relpath(os.path.join(dirpath, name), path)
                 h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:20]

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +34,9 @@ SPLIT_FOLDERS = {
 # The Kaggle FER2013 zip's test/ holds the PublicTest half; it is our test split.
 CSV_USAGE = {"training": "train", "publictest": "val", "privatetest": "test"}
 PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE
+# A pixel is written 0-255 in decimal digits ('128.0' too): no exponent, sign, hex or other script's digits.
+_NOT_A_DIGIT = re.compile(r"[^0-9. \t\r\n\f\v]")
+MAX_CSV_BYTES = 1024**3  # fer2013.csv, 35,887 faces, is 0.3 GB
 
 
 def detect_kind(path: str | os.PathLike) -> str:
@@ -85,11 +90,15 @@ def plan_images(tree: FileTree, report: LoadReport) -> tuple[list[tuple[int, str
     images = [(i, e.rel) for i, e in enumerate(tree.entries) if _suffix(e.rel) in IMAGE_EXTENSIONS]
     others = [e.rel for e in tree.entries if _suffix(e.rel) not in IMAGE_EXTENSIONS]
     if not images:
-        raise DataError(f"{tree.path}: no image files found ({len(others)} other files). Expected class "
+        refused = (f"; {len(tree.refused)} not read, e.g. {tree.refused[0][0]}: {tree.refused[0][1]}"
+                   if tree.refused else "")
+        raise DataError(f"{tree.path}: no image files found ({len(others)} other files{refused}). Expected class "
                         "folders of images, e.g. train/happy/001.jpg or happy/001.jpg.")
     for rel in others:
         if "/" in rel:  # stray files at the top (README, csv) are not reported
             report.skip(rel, "not an image file type")
+    for rel, why in tree.refused:
+        report.skip(rel, why)
     stripped = _strip_common_root([rel for _, rel in images])
     split_layout = any(r.split("/", 1)[0].lower() in SPLIT_FOLDERS for r in stripped)
     plan, unknown, class_of = [], {}, {}
@@ -169,8 +178,8 @@ def _parse_pixels(column: "pd.Series") -> tuple[np.ndarray, np.ndarray]:
     token_counts = texts.str.count(r"\s+").to_numpy() + (texts.str.len().to_numpy() > 0)
     good = token_counts == PIXELS_PER_IMAGE
     values = None
-    if good.any():
-        joined = " ".join(texts[good])
+    joined = " ".join(texts[good]) if good.any() else ""
+    if joined and not _NOT_A_DIGIT.search(joined):  # else ('1e2', '-0', '0x10') the rows are parsed one by one
         with warnings.catch_warnings():  # numpy warns or raises on a bad token, by version
             warnings.simplefilter("ignore", DeprecationWarning)
             try:  # one C-level parse of every row at once is far faster than splitting row by row
@@ -183,7 +192,7 @@ def _parse_pixels(column: "pd.Series") -> tuple[np.ndarray, np.ndarray]:
         parsed = []
         for i in np.flatnonzero(good):
             text = texts.iloc[i]
-            if not text.isascii() or "_" in text:  # float() also takes '１２８', '١٢٨' and '1_0'
+            if _NOT_A_DIGIT.search(text):  # decimal digits only: float() would take '1e2', '１２８', '1_0'
                 good[i] = False
                 continue
             try:
@@ -198,10 +207,24 @@ def _parse_pixels(column: "pd.Series") -> tuple[np.ndarray, np.ndarray]:
     return images[in_range].astype(np.uint8), good
 
 
+def _check_csv_file(csv_path: Path) -> None:
+    """Before pandas reads a byte: a regular file (a FIFO blocks, /dev/zero never ends) of sane size."""
+    try:
+        st = os.stat(csv_path)
+    except OSError as exc:
+        raise DataError(f"{csv_path}: cannot be read ({exc.strerror or exc}).") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{csv_path}: not a regular file (a pipe, device or socket); give a fer2013-style CSV file.")
+    if st.st_size > MAX_CSV_BYTES:
+        raise DataError(f"{csv_path}: {st.st_size / 1024**3:.1f} GB, over the {MAX_CSV_BYTES / 1024**3:.0f} GB "
+                        "limit for a CSV dataset (fer2013.csv is 0.3 GB); split it or use a folder of images.")
+
+
 def read_csv(path: str | os.PathLike) -> FaceDataset:
     """Read the FER2013 challenge CSV: columns emotion, pixels and (optionally) Usage."""
     import pandas as pd  # only needed here; keeps `import fer_core.data` light
     csv_path = resolve_csv(path)
+    _check_csv_file(csv_path)
     try:
         frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except UnicodeDecodeError as exc:

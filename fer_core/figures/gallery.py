@@ -41,3 +41,12 @@ def gallery_html(images: Sequence[np.ndarray], captions: Sequence[str], tooltips
             f'overflow:hidden;text-overflow:ellipsis">{html.escape(str(caption))}</figcaption></figure>')
     return (f'<div class="fer-gallery" style="display:grid;grid-template-columns:repeat(auto-fill,{tile_px}px);'
             f'gap:10px 8px">{"".join(tiles)}</div>')
+
+
+def answer_html(label: str) -> str:
+    """The Demo's answer: the class's emoji over its display name, large. The name comes from a model
+    card, a file: it is escaped, never markup."""
+    from fer_core.common.emotions import DISPLAY_NAMES, EMOJI
+    name = DISPLAY_NAMES.get(label, str(label).title())
+    return (f"<div style='font-size:5rem;line-height:1'>{html.escape(EMOJI.get(label, '🙂'))}</div>"
+            f"<div style='font-size:3rem;font-weight:700'>{html.escape(name)}</div>")

@@ -19,7 +19,10 @@ import numpy as np
 
 from fer_core.data.dataset import DataError
 from fer_core.data.decode import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES
+from fer_core.common.spreadsheet import safe_cell
 from fer_core.data.files import FileTree
+
+MAX_PHOTO_ZIP_FILES = 10_000  # a zip of photos to predict (Demo's "Many photos", predict): refused above
 
 MODEL_BATCH = 512  # faces per model call
 
@@ -68,7 +71,7 @@ def _zip_members(path: Path, shown_as: str | None = None) -> Iterator[ImageInput
     `<shown_as or path>:<member>`."""
     shown_as = shown_as or str(path)
     try:
-        tree = FileTree(path)
+        tree = FileTree(path, max_files=MAX_PHOTO_ZIP_FILES)
     except DataError as exc:
         yield ImageInput(shown_as, error=str(exc).replace(str(path), shown_as))
         return
@@ -185,7 +188,7 @@ def write_csv(results: Iterable[ImageResult], path: str | os.PathLike, classes: 
             if writer is None:
                 writer = csv.DictWriter(f, fieldnames=list(row))
                 writer.writeheader()
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            writer.writerow({k: "" if v is None else safe_cell(v) for k, v in row.items()})  # photo names: no formulas
             rows += 1
     return rows
 

@@ -27,6 +27,7 @@ from fer_core.inference.faces import DEFAULT_DETECTOR, FaceBox, crop_face, detec
 DEFAULT_FPS = 5.0
 TRACK_IOU = 0.3          # a face overlapping a track's last box this much continues that track
 TRACK_MAX_GAP_S = 1.0    # a track not seen for this long ends; a face there later starts a new one
+MAX_VIDEO_PIXELS = 4096 * 2304  # per frame: 4K passes; an 8000x8000 frame cost 2.2 GB before this check
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 ProgressFn = Callable[[int, int], None]  # (sampled frames done, sampled frames expected or 0 if unknown)
@@ -126,13 +127,25 @@ def open_video(path: str | os.PathLike) -> cv2.VideoCapture:
     if not path.is_file():
         raise VideoError(f"{path}: no such video file")
     capture = cv2.VideoCapture(str(path))
-    ok, _ = capture.read() if capture.isOpened() else (False, None)
+    width, height = (int(capture.get(p) or 0) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+    if capture.isOpened() and width * height > MAX_VIDEO_PIXELS:  # the stream's declared size: nothing decoded yet
+        capture.release()
+        raise VideoError(_too_large(path, width, height))
+    ok, first = capture.read() if capture.isOpened() else (False, None)
     if not ok:
         capture.release()
         raise VideoError(f"{path} is not a video this tool can read (tried with OpenCV's FFmpeg): use an MP4, "
                          f"AVI, MOV, MKV or WebM file ({', '.join(VIDEO_EXTENSIONS)}), H.264 or MJPEG inside")
+    if first.shape[0] * first.shape[1] > MAX_VIDEO_PIXELS:
+        capture.release()
+        raise VideoError(_too_large(path, first.shape[1], first.shape[0]))
     capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
     return capture
+
+
+def _too_large(path, width: int, height: int) -> str:
+    return (f"{path}: its frames are {width}x{height} pixels, over the {MAX_VIDEO_PIXELS:,}-pixel limit "
+            f"(4096x2304); scale the video down first (e.g. to 1920x1080)")
 
 
 def source_fps(capture: cv2.VideoCapture) -> float:
@@ -158,6 +171,9 @@ def sampled_frames(capture: cv2.VideoCapture, fps: float) -> Iterator[VideoFrame
             ok, frame = capture.retrieve()
             if not ok:
                 return
+            if frame.shape[0] * frame.shape[1] > MAX_VIDEO_PIXELS:  # a stream whose size changes mid-way
+                raise VideoError(f"frame {index} is {frame.shape[1]}x{frame.shape[0]} pixels, over the "
+                                 f"{MAX_VIDEO_PIXELS:,}-pixel limit; scale the video down first")
             yield VideoFrame(index, index / rate, frame)
         index += 1
 
@@ -243,6 +259,10 @@ class _Mp4Writer:
             self.stream.width, self.stream.height = width - width % 2, height - height % 2  # yuv420p: even sides
             self.stream.pix_fmt = "yuv420p"
         except ImportError:
+            self.cv_writer = None
+        except (av.error.FFmpegError, ValueError) as exc:  # no libx264 in this FFmpeg, or a size it refuses
+            raise VideoError(f"could not start writing {path.name} ({type(exc).__name__}: {str(exc)[:200]})") from None
+        if self.container is None:
             self.cv_writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
             if not self.cv_writer.isOpened():
                 raise VideoError(f"could not write {path}: this OpenCV build has no MP4 encoder") from None
@@ -252,18 +272,38 @@ class _Mp4Writer:
             self.cv_writer.write(bgr)
             return
         import av
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr[:self.stream.height, :self.stream.width]),
-                                           format="bgr24")
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
+        try:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr[:self.stream.height, :self.stream.width]),
+                                               format="bgr24")
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
+        except (av.error.FFmpegError, ValueError) as exc:  # the encoder refuses the frame (size, memory)
+            self._close_quietly()
+            raise VideoError(f"the annotated video could not be written ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); try a smaller video") from None
 
     def release(self) -> None:
         if self.cv_writer is not None:
             self.cv_writer.release()
             return
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
+        if self.container is None:  # closed after an encoder error
+            return
+        import av
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+            self.container.close()
+        except (av.error.FFmpegError, ValueError) as exc:
+            self._close_quietly()
+            raise VideoError(f"the annotated video could not be finished ({type(exc).__name__}: "
+                             f"{str(exc)[:200]})") from None
+
+    def _close_quietly(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # already broken: the error being reported is the encoder's, not this one
+            pass
+        self.container = None
 
 
 def track_timeline(rows: list[dict], track: int, classes: list[str]) -> dict[str, list]:

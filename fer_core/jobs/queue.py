@@ -20,17 +20,17 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from fer_core.common import paths
 from fer_core.training.config import TrainConfig
 from fer_core.common.files import atomic_write_json
-from fer_core.common.processes import process_alive, process_start_time
+from fer_core.common.processes import is_run_process, process_alive, process_command, process_start_time
 from fer_core.runs.store import (ACTIVE, CONFIG, LOG, STATUS, RunError, RunRecord, create_run, load_run, read_json,
-                                 read_recorded_status, read_status, reconcile_run, write_status)
+                                 read_recorded_status, read_status, reconcile_run, run_lock, write_status)
 
+WORKER_MODULE = "fer_core.jobs.worker"
 SCHEDULER_LOCK = ".scheduler.lock"  # flock-ed by the live scheduler, which writes its pid in it
 SCHEDULER_LOG = ".scheduler.log"
 SETTINGS = ".jobs.json"  # {"max_concurrent": n} for this checkpoints folder
@@ -236,23 +236,13 @@ def queue_position(run_dir: str | os.PathLike) -> int | None:
 
 # ---------------------------------------------------------------- cancelling
 
-@contextmanager
-def _run_lock(run_dir: Path):
-    """Serialises the status changes jobs makes to one run (start, cancel, exit): flock on the folder itself."""
-    fd = os.open(run_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _signal(pid: int | None, pid_start: str | None, sig: int) -> None:
-    if not process_alive(pid, pid_start):
+    """Signal a run's process, only if it is still the one its status names (pid, start time, our code)."""
+    if not is_run_process(pid, pid_start):
         return
     try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)  # a worker leads its own group: this reaches anything it started too
+        if WORKER_MODULE in process_command(pid) and os.getpgid(pid) == pid:
+            os.killpg(pid, sig)  # our worker leads the group we created for it: this reaches what it started too
         else:
             os.kill(pid, sig)
     except ProcessLookupError:
@@ -271,7 +261,7 @@ def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
     run_dir = Path(run_dir).resolve()
     if not (run_dir / STATUS).exists():
         raise RunError(f"{run_dir} is not a run folder (it has no {STATUS})")
-    with _run_lock(run_dir):
+    with run_lock(run_dir):
         reconcile_run(run_dir)  # a run whose process already died is failed, and stays so
         status = read_status(run_dir)
         if status.get("status") == "queued":
@@ -284,14 +274,14 @@ def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
     pid, pid_start = status.get("pid"), status.get("pid_start")
     _signal(pid, pid_start, signal.SIGTERM)
     deadline, killed = time.monotonic() + timeout, False
-    while process_alive(pid, pid_start):  # even once it has recorded 'cancelled': wait until it is gone
+    while is_run_process(pid, pid_start):  # even once it has recorded 'cancelled': wait until it is gone
         if time.monotonic() >= deadline:
             if killed:
                 break
             _signal(pid, pid_start, signal.SIGKILL)
             deadline, killed = time.monotonic() + KILL_WAIT_SECONDS, True
         time.sleep(0.1)
-    with _run_lock(run_dir):
+    with run_lock(run_dir):
         status = read_recorded_status(run_dir)
         if status.get("status") in ACTIVE:  # it died before it could record anything
             note = f" (it did not stop within {timeout:g} s of being asked, so it was killed)" if killed else ""
@@ -419,7 +409,7 @@ def _exit_error(code: int, run_dir: Path) -> str:
 
 def _record_exit(run_dir: Path, code: int) -> None:
     """After a worker exits: if it could not record its own end (killed, crashed hard), record it."""
-    with _run_lock(run_dir):
+    with run_lock(run_dir):
         status = read_recorded_status(run_dir)
         state = status.get("status")
         # 'failed' without traceback or exit code: _record_vanished saw the process gone before we reaped it
@@ -432,13 +422,13 @@ def _record_exit(run_dir: Path, code: int) -> None:
 
 def _launch(run_dir: Path, gpu: str | None, env: dict[str, str]) -> subprocess.Popen | None:
     """Start the worker for a queued run and record its pid; None if the run is no longer queued."""
-    with _run_lock(run_dir):
+    with run_lock(run_dir):
         if read_recorded_status(run_dir).get("status") != "queued":
             return None  # cancelled since we looked
         if gpu is not None:
             env = dict(env, CUDA_VISIBLE_DEVICES=gpu)
         try:
-            proc = _popen_detached(["fer_core.jobs.worker", str(run_dir)], run_dir / LOG, env)
+            proc = _popen_detached([WORKER_MODULE, str(run_dir)], run_dir / LOG, env)
         except OSError as exc:
             write_status(run_dir, "failed", error=f"could not start the worker process: {exc}")
             return None

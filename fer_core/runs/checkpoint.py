@@ -26,10 +26,11 @@ import torch.nn as nn
 from fer_core.common.files import atomic_write_bytes, atomic_write_json
 from fer_core.models import build_model
 from fer_core.models.classical import TRUST_PICKLES_ENV, TRUSTED_TYPES, predict_proba_classical
+from fer_core.models.classical_check import UnsafeModelError, check_pipeline
 from fer_core.models.runtime import predict_probabilities, resolve_device, unwrap
 from fer_core.runs.card import CARD_FORMAT, ModelCard
 from fer_core.runs.store import (CHECKPOINT, CLASSICAL_CARD, CLASSICAL_MODEL, LEGACY_CLASSICAL_MODEL, RunError,
-                                 read_json)
+                                 check_regular, read_json)
 
 CHECKPOINT_FORMAT = 1
 # Where our own types lived before the 2026-11-26 redesign, as old model.skops files name them.
@@ -87,6 +88,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     path = Path(path)
     if not path.exists():
         raise RunError(f"{path} is missing: the run has no checkpoint (it may have failed before its first epoch)")
+    check_regular(path)  # a FIFO would block torch.load for ever
     try:
         blob = torch.load(path, map_location=device, weights_only=True)
         card = ModelCard.from_dict(blob["card"])
@@ -164,6 +166,10 @@ def load_classical(run_dir: str | os.PathLike) -> tuple[object, ModelCard]:
         raise RunError(f"{path} is missing: the run has no fitted classical model")
     if list(getattr(pipeline, "fer_classes_", ())) != list(card.class_names):
         raise RunError(f"{path} does not match its model card (class lists differ)")
+    try:
+        check_pipeline(pipeline, card.arch, len(card.class_names))
+    except UnsafeModelError as exc:
+        raise RunError(f"{path} was not used: {exc}; it is not a model this tool wrote, or it was altered") from None
     return pipeline, card
 
 
@@ -187,11 +193,23 @@ def _with_current_module_names(data: bytes) -> bytes:
         return data  # not a skops file: skops itself says so, in the caller's message
 
 
+MAX_CLASSICAL_MODEL_BYTES = 2 * 1024**3  # a 200-tree forest fitted on all of FER2013 is far below this
+
+
 def _load_skops(path: Path):
     import skops.io
     from sklearn.pipeline import Pipeline
+    check_regular(path)
+    if path.stat().st_size > MAX_CLASSICAL_MODEL_BYTES:
+        raise RunError(f"{path} is over {MAX_CLASSICAL_MODEL_BYTES / 1024**3:.0f} GB: "
+                       "not a classical model this tool wrote")
     try:
         data = _with_current_module_names(path.read_bytes())
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            inflated = sum(i.file_size for i in zf.infolist())
+        if inflated > MAX_CLASSICAL_MODEL_BYTES:
+            raise RunError(f"{path} inflates to {inflated / 1024**3:.1f} GB, over the "
+                           f"{MAX_CLASSICAL_MODEL_BYTES / 1024**3:.0f} GB a classical model may take")
         named = set(skops.io.get_untrusted_types(data=data))
         foreign = sorted(named - TRUSTED_TYPES)
         if foreign:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from fer_core import runs
 from fer_core.common.emotions import ALL_CLASSES
+from fer_core.common.spreadsheet import safe_cell
 from fer_core.runs.store import RunRecord
 from fer_core.common.synthetic import is_synthetic_source
 
@@ -408,8 +409,14 @@ def upscale(images: np.ndarray, factor: int = 3) -> np.ndarray:
 # ---------------------------------------------------------------- CSV
 
 def to_csv_bytes(table: pd.DataFrame) -> bytes:
-    """A table as UTF-8 CSV (no index column), for st.download_button; pd.read_csv reads it back."""
-    return table.to_csv(index=False).encode("utf-8")
+    """A table as UTF-8 CSV (no index column), for st.download_button; pd.read_csv reads it back. Text
+    cells and headers a spreadsheet would run as formulas get a leading ' (common/spreadsheet.py)."""
+    safe = table.copy()
+    safe.columns = [safe_cell(str(c)) for c in safe.columns]
+    for i, dtype in enumerate(safe.dtypes):
+        if dtype == object or isinstance(dtype, pd.StringDtype):
+            safe.isetitem(i, safe.iloc[:, i].map(safe_cell))
+    return safe.to_csv(index=False).encode("utf-8")
 
 
 def prediction_mtime(run_dir: str | Path) -> float:

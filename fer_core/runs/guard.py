@@ -8,8 +8,11 @@ from fer_core.common.processes import process_start_time
 from fer_core.runs.store import write_status
 
 
-class RunCancelled(Exception):
-    """Raised inside a run when it is asked to stop (SIGTERM from `jobs.cancel`, or Ctrl-C)."""
+class RunCancelled(BaseException):
+    """Raised inside a run when it is asked to stop (SIGTERM from `jobs.cancel`, or Ctrl-C).
+
+    A BaseException, as KeyboardInterrupt is: no `except Exception` on the way (an image reader
+    skipping one bad file, a cache reader) may swallow a cancel and carry on."""
 
 
 class RunGuard:

@@ -8,10 +8,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fer_core.common.files import atomic_write_json
+from fer_core.common.files import atomic_write_json, read_bounded
 
 NOTES = "notes.json"
 MAX_NAME, MAX_TAGS, MAX_TAG, MAX_NOTES = 80, 20, 32, 5000
+MAX_NOTES_FILE_BYTES = 1024**2  # checked before reading: a sparse 2 GiB notes.json is refused unread
 
 
 @dataclass
@@ -55,10 +56,10 @@ def read_notes(run_dir: str | Path) -> RunNotes:
     try:
         if not path.is_file():
             return RunNotes()
-        raw = json.loads(path.read_text())
+        raw = json.loads(read_bounded(path, MAX_NOTES_FILE_BYTES).decode())
         return check_notes(RunNotes(str(raw.get("name") or ""), [str(t) for t in raw.get("tags") or []],
                                     str(raw.get("notes") or "")))
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
         return RunNotes()  # damaged or hand-edited beyond use: no notes, the run itself still reads
 
 

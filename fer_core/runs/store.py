@@ -18,13 +18,16 @@ version, never half a file. Reading never writes: a run whose process died witho
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
 import re
 import shutil
 import socket
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime
@@ -32,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from fer_core.common import paths
-from fer_core.common.files import atomic_write_bytes, atomic_write_json
-from fer_core.common.processes import process_alive, process_start_time
+from fer_core.common.files import atomic_write_bytes, atomic_write_json, read_bounded
+from fer_core.common.processes import is_run_process, process_start_time
 from fer_core.runs.fields import CONFIG_FIELDS, EVALUATION_FIELDS, STATUS_FIELDS, bad_field
 from fer_core.runs.notes import RunNotes, read_notes
 from fer_core.common.synthetic import is_synthetic_source
@@ -46,6 +49,11 @@ EVALUATION, PREDICTIONS, LOG = "evaluation.json", "predictions.csv", "log.txt"
 CLASSICAL_MODEL, CLASSICAL_CARD = "model.skops", "model_card.json"
 LEGACY_CLASSICAL_MODEL = "model.joblib"  # a pickle, from before 2026-11-26: loaded only on the user's say-so
 MODEL_FILES = (CHECKPOINT, CLASSICAL_MODEL, LEGACY_CLASSICAL_MODEL)  # any of them: the run has a model
+# Size limits for reading run files (far above any real one): checked before a byte is read.
+MAX_JSON_BYTES = 1024**2  # status, config, notes, model card
+MAX_EVALUATION_BYTES = 16 * 1024**2  # a 1,000-class confusion matrix is ~4 MB
+MAX_METRICS_BYTES = 16 * 1024**2  # 100,000 epochs
+MAX_PREDICTIONS_BYTES = 512 * 1024**2  # 2 million test images
 # elapsed_seconds: since the run started (data loading included) to the end of this epoch's validation
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "epoch_seconds",
                   "elapsed_seconds")
@@ -83,19 +91,25 @@ def dataset_name(config: dict) -> str:
     return "synthetic faces" if is_synthetic_source(data) else Path(str(data)).name
 
 
-def _check_regular(path: Path) -> None:
+def check_regular(path: Path) -> None:
     """A named pipe or device in a run folder would block or never end a read: refuse it first."""
     if path.exists() and not path.is_file():
         raise RunError(f"{path} is unreadable (not a regular file)")
 
 
-def read_json(path: Path) -> Any:
-    _check_regular(Path(path))
+def read_json(path: Path, limit: int | None = None) -> Any:
+    """A run file's JSON; RunError naming the file when it is missing, not a regular file, over its
+    size limit (MAX_JSON_BYTES unless given: a sparse 2 GiB status.json cost seconds and gigabytes on
+    every page run), not UTF-8 or not JSON."""
+    check_regular(Path(path))
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(read_bounded(path, limit or MAX_JSON_BYTES).decode())
     except FileNotFoundError:
         raise RunError(f"{path} is missing") from None
-    except (OSError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path} is unreadable (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at "
+                       f"position {exc.start})") from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise RunError(f"{path} is unreadable ({exc})") from None
 
 
@@ -120,11 +134,46 @@ def new_run_dir(arch: str, strategy: str, root: str | os.PathLike | None = None)
     raise RunError(f"could not create a run folder under {root}")
 
 
+_held = threading.local()  # the run folders whose lock this thread holds, with how deeply
+
+
+@contextmanager
+def run_lock(run_dir: str | os.PathLike):
+    """The run folder's lock (flock on the folder itself), which every change to status.json takes, so
+    a read-merge-write never loses a field another process wrote meanwhile (a cancel request).
+    Re-entrant within a thread: a caller holding it may call write_status."""
+    key = os.path.realpath(run_dir)
+    depth = _held.__dict__.setdefault("depth", {})
+    if key in depth:
+        depth[key] += 1
+        try:
+            yield
+        finally:
+            depth[key] -= 1
+        return
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        depth[key] = 1
+        try:
+            yield
+        finally:
+            del depth[key]
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def write_status(run_dir: Path, status: str, **fields: Any) -> dict:
-    """Set the run's status (merging with what is there); records this process as its owner when running."""
+    """Set the run's status (merging with what is there, under the run's lock, so no other writer's
+    field is lost); records this process as its owner when running. The one writer of status.json."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
     run_dir = Path(run_dir)
+    with run_lock(run_dir):
+        return _merge_status(run_dir, status, fields)
+
+
+def _merge_status(run_dir: Path, status: str, fields: dict) -> dict:
     try:
         current = read_recorded_status(run_dir)
     except RunError:
@@ -175,9 +224,10 @@ def reconcile_run(run_dir: Path) -> bool:
 
 
 def _process_vanished(status: dict) -> bool:
-    """A run that says it is running on this machine, whose process no longer exists."""
+    """A run that says it is running on this machine, whose process no longer exists (or never was
+    ours: a record without its start time, or naming a process that is not our code, is stale)."""
     return status.get("status") == "running" and status.get("host", socket.gethostname()) == socket.gethostname() \
-        and not process_alive(status.get("pid"), status.get("pid_start"))
+        and not is_run_process(status.get("pid"), status.get("pid_start"))
 
 
 def _vanished_error(status: dict) -> str:
@@ -204,11 +254,19 @@ def read_metrics(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / METRICS
     if not path.exists():
         return []
-    _check_regular(path)
+    check_regular(path)
     try:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as exc:
+        raw = read_bounded(path, MAX_METRICS_BYTES)
+        if b"\0" in raw:
+            raise ValueError("it holds NUL bytes: it is damaged")
+        reader = csv.DictReader(io.StringIO(raw.decode(), newline=""))
+        if raw.strip() and "epoch" not in (reader.fieldnames or []):
+            raise ValueError("its first line is not the header naming its columns (epoch, ...)")
+        rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path} is unreadable (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at "
+                       f"position {exc.start})") from None
+    except (OSError, ValueError, csv.Error) as exc:  # csv.Error: a field over csv.field_size_limit
         raise RunError(f"{path} is unreadable ({exc})") from None
     out = []
     for line, r in enumerate(rows, start=2):
@@ -317,7 +375,7 @@ def load_run(run_dir: str | os.PathLike) -> RunRecord:
         raise RunError(f"{run_dir}: no such run folder")
     config = read_json(run_dir / CONFIG)
     status = read_status(run_dir)
-    evaluation = read_json(run_dir / EVALUATION) if (run_dir / EVALUATION).exists() else None
+    evaluation = read_json(run_dir / EVALUATION, MAX_EVALUATION_BYTES) if (run_dir / EVALUATION).exists() else None
     evaluated = (run_dir / EVALUATION).exists()
     for name, value, fields in ((CONFIG, config, CONFIG_FIELDS), (EVALUATION, evaluation, EVALUATION_FIELDS)):
         problem = (name == CONFIG or evaluated) and bad_field(value, fields)
@@ -405,9 +463,9 @@ def read_predictions(run_dir: Path):
     import pandas as pd
 
     path = Path(run_dir) / PREDICTIONS
-    _check_regular(path)
+    check_regular(path)
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(io.BytesIO(read_bounded(path, MAX_PREDICTIONS_BYTES)))
     except FileNotFoundError:
         raise RunError(f"{path} is missing: the run has no final evaluation yet") from None
     except (OSError, ValueError) as exc:

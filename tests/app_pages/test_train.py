@@ -135,7 +135,9 @@ def test_the_job_table_says_what_the_live_panel_says(checkpoints, no_scheduler):
     import subprocess
 
     from fer_core.common.processes import process_start_time
-    worker = subprocess.Popen(["sleep", "120"])  # stands in for the run's worker: alive, and not this process
+    import sys
+    # stands in for the run's worker: alive, not this process, and its command line names our worker
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "fer_core.jobs.worker"])
     running = runs.create_run(TrainConfig(epochs=6), checkpoints)
     runs.write_status(running, "running", phase="training", epoch=1, batch=10, batches=20, pid=worker.pid,
                       pid_start=process_start_time(worker.pid))

@@ -40,6 +40,22 @@ def _heavy_legal_images():
     yield "tiff-float-gray-5000x5000", cv2.imencode(".tiff", np.full((5000, 5000), 0.5, np.float32))[1].tobytes()
 
 
+def _huge_frame_videos():
+    """Small MJPEG AVIs whose frames are tens of megapixels (a blank frame compresses to almost nothing)."""
+    import cv2
+    import numpy as np
+    for width, height in ((8000, 8000), (12000, 4000)):
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "huge.avi"
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (width, height))
+            frame = np.zeros((height, width, 3), np.uint8)
+            for _ in range(3):
+                writer.write(frame)
+            writer.release()
+            del frame
+            yield f"mjpeg-avi-{width}x{height}", path.read_bytes()
+
+
 _PREDICTOR: list = []
 
 
@@ -59,6 +75,8 @@ def _cases(group: str):
         yield from _heavy_legal_images()
     elif group == "heavy-photos-predicted":
         yield next(_heavy_legal_images())  # the 50-megapixel photo: Demo also draws and detects on it
+    elif group == "video-bombs":
+        yield from _huge_frame_videos()
     elif group == "zip-bombs":
         for case in zip_cases():
             if case.bomb:
@@ -73,6 +91,15 @@ def _run(group: str, name: str, data: bytes, folder: Path) -> tuple[str, str]:
     from fer_core.data.dataset import DataError
     from fer_core.data.decode import ImageDecodeError, decode_gray, decode_rgb
     try:
+        if group == "video-bombs":
+            from fer_core.inference.video import VideoError, analyse_video
+            path = folder / f"{name}.avi"
+            path.write_bytes(data)
+            try:
+                analyse_video(_PREDICTOR[0], path, out_dir=folder / f"{name}-out")
+            except VideoError as exc:
+                return "refused", str(exc)
+            return "ok", ""
         if group == "zip-bombs":
             path = folder / f"{name}.zip"
             path.write_bytes(data)
@@ -100,7 +127,7 @@ def main(group: str) -> None:
     cv2.setNumThreads(1)  # OpenCV's thread pool reserves address space per thread, not memory
     import fer_core.app.uploads  # noqa: F401  (everything imported before the baseline is taken)
     import fer_core.data  # noqa: F401
-    if group == "heavy-photos-predicted":
+    if group in ("heavy-photos-predicted", "video-bombs"):
         from fer_core.inference.predictor import Predictor
         _PREDICTOR.append(Predictor.from_run("builtin", engine="torch"))  # the engine does not change the decode
         _PREDICTOR[0].predict_photo(_small_photo())  # warm up: first-call allocations are not the photo's

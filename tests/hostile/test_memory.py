@@ -15,10 +15,11 @@ from tests.hostile.messages import assert_clear
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE_REFUSALS = ("pixel limit", "not a readable image", "inflates past its declared size", "entries overlap",
-                 "none of the image files could be read", "over the 8 GB limit")
+                 "none of the image files could be read", "over the 8 GB limit", "-pixel limit")
 
 
-GROUPS = {"image-bombs": "refused", "zip-bombs": "refused", "heavy-images": "ok", "heavy-photos-predicted": "ok"}
+GROUPS = {"image-bombs": "refused", "zip-bombs": "refused", "heavy-images": "ok", "heavy-photos-predicted": "ok",
+          "video-bombs": "refused"}
 
 
 @pytest.fixture(scope="module")

@@ -202,3 +202,45 @@ def test_a_checkpoint_at_odds_with_its_card_is_a_clear_error_before_any_large_al
     with pytest.raises(runs.RunError, match=message) as caught:
         predictor.Predictor.from_run(bad)
     assert_clear(caught.value)
+
+
+def _metrics_cases() -> dict[str, bytes]:
+    return {
+        "field-over-csv-limit": b"epoch,val_acc\n1," + b"9" * 200_000 + b"\n",
+        "random-bytes": bytes(__import__("random").Random(0).randrange(256) for _ in range(3000)),
+        "no-header": b"1,0.5\n2,0.6\n",
+        "nul-bytes": b"epoch,val_acc\n1,0.5\x00\x00\n",
+        "latin-1": "epoch,val_acc\n1,0.5 é\n".encode("latin-1"),
+    }
+
+
+@pytest.mark.parametrize("which", list(_metrics_cases()))
+def test_a_hostile_metrics_csv_makes_its_run_unreadable_naming_the_file(two_runs, which):
+    root, bad = two_runs
+    (bad / runs.METRICS).write_bytes(_metrics_cases()[which])
+    _assert_listed_as_it_should_be(root)
+    (record,) = [r for r in runs.list_runs(root) if r.run_id == BAD]
+    assert record.state == runs.UNREADABLE and runs.METRICS in record.status["error"]
+
+
+@pytest.mark.parametrize("name", [runs.STATUS, runs.CONFIG, runs.EVALUATION, runs.METRICS, runs.PREDICTIONS,
+                                  "notes.json"])
+def test_a_sparse_2_gib_run_file_is_refused_unread_in_an_instant(two_runs, name):
+    import time
+    root, bad = two_runs
+    path = bad / name
+    path.unlink(missing_ok=True)
+    with open(path, "wb") as f:
+        f.truncate(2 * 1024**3)  # no disk blocks; reading it would cost seconds and gigabytes
+    started = time.monotonic()
+    _assert_listed_as_it_should_be(root)
+    assert time.monotonic() - started < 20
+    (record,) = [r for r in runs.list_runs(root) if r.run_id == BAD]
+    if name == "notes.json":
+        assert record.readable and record.notes.name == ""  # damaged notes read as none; the run still reads
+    elif name == runs.PREDICTIONS:
+        with pytest.raises(runs.RunError, match="limit") as caught:
+            runs.read_predictions(bad)
+        assert_clear(caught.value)
+    else:
+        assert record.state == runs.UNREADABLE and "limit" in record.status["error"]

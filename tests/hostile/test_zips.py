@@ -2,6 +2,9 @@
 of photos for batch prediction (CLI `predict` and Demo's "Many photos")."""
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 
 from fer_core.app.uploads import UploadError, validate_dataset_zip
@@ -61,3 +64,28 @@ def test_a_zip_of_photos_for_prediction_gives_an_input_or_a_clear_error_per_memb
             assert_clear(item.error)
     if case.expect == OK:
         assert any(item.data for item in inputs)
+
+
+def _many_entries(n: int, folder: str = "happy") -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(n):
+            zf.writestr(f"{folder}/{i}.png", b"")
+    return out.getvalue()
+
+
+def test_a_zip_of_photos_over_the_entry_limit_is_refused_before_anything_is_read(tmp_path):
+    from fer_core.inference.batch import MAX_PHOTO_ZIP_FILES, expand_inputs
+    path = tmp_path / "photos.zip"
+    path.write_bytes(_many_entries(MAX_PHOTO_ZIP_FILES + 1))
+    (only,) = list(expand_inputs([path]))
+    assert only.error and f"over the limit of {MAX_PHOTO_ZIP_FILES:,}" in only.error
+    assert_clear(only.error)
+
+
+def test_a_dataset_upload_over_the_entry_limit_is_refused(tmp_path):
+    from fer_core.app.uploads import UploadError, UploadLimits, validate_dataset_zip
+    limit = UploadLimits().max_members
+    with pytest.raises(UploadError, match=f"{limit:,}") as caught:
+        validate_dataset_zip(_many_entries(limit + 1), "many.zip")
+    assert_clear(caught.value)
