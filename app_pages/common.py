@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.app.dataset_choice import DatasetChoice, load_choice
+from fer_core.app.dataset_choice import DatasetChoice, load_choice, remember_choice, remembered_choice
 
-DATASET_KEY = "active_dataset"  # a DatasetChoice in st.session_state, set on Home
+DATASET_KEY = "active_dataset"  # a DatasetChoice in st.session_state, set on Home (and remembered on disk)
 
 
 @st.cache_data(show_spinner="Reading the dataset (decoded once, then cached)…", max_entries=4)
@@ -16,12 +16,16 @@ def cached_dataset(path: str, class_set: str):
 
 
 def active_choice() -> DatasetChoice:
-    """The dataset chosen on Home; the built-in synthetic faces until one is chosen."""
-    return st.session_state.get(DATASET_KEY) or DatasetChoice()
+    """The dataset chosen on Home, in this session or (after a reload or a link straight to a page) the
+    last one chosen; the built-in synthetic faces until one is chosen."""
+    if DATASET_KEY not in st.session_state:
+        st.session_state[DATASET_KEY] = remembered_choice()
+    return st.session_state[DATASET_KEY]
 
 
 def set_active_choice(choice: DatasetChoice) -> None:
     st.session_state[DATASET_KEY] = choice
+    remember_choice(choice)
 
 
 def active_dataset():

@@ -175,7 +175,10 @@ if archs:
     estimate = job_status.estimate_duration(archs[0], choice.path or None, ss.train_epochs, paths.checkpoints_dir())
     st.caption(estimate.sentence(n_runs) if estimate else
                "No similar run has finished here yet, so there is no estimate of how long this takes.")
-if st.button("🚀 Launch", type="primary", key="train_launch"):
+launch_col, data_col = st.columns([1, 5], vertical_alignment="center")
+data_col.markdown(f"Trains on **{dataset_label(ds)}** · classes: {choice.class_set} "
+                  "(change it on Home)")
+if launch_col.button("🚀 Launch", type="primary", key="train_launch"):
     arch_values = {}  # None: each architecture's own defaults
     if deep and not per_arch:
         arch_values = {k: ss[ARCH_KEYS[k]] for k in tf.ARCH_FIELDS}
