@@ -8,6 +8,7 @@ import sys
 
 from pathlib import Path
 
+from fer_core.common.packages import missing_package, missing_package_message
 from fer_core.data import DataError
 from fer_core.runs.store import RunError
 from fer_core.transforms.eval import TTA_MODES
@@ -589,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a case nobody handled: one line, never a traceback (FER_DEBUG=1 shows it)
         if os.environ.get("FER_DEBUG"):
             raise
+        if missing := missing_package(exc):  # a command's own imports: a package missing from this Python
+            _error(missing_package_message(missing))
+            return 2
         _error(f"unexpected error ({type(exc).__name__}: {' '.join(str(exc).split())}); run again with "
                "FER_DEBUG=1 for the details, and please report them")
         return 3
