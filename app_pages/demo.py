@@ -67,8 +67,8 @@ def show_answer(picture: bytes, source: str) -> None:
     try:
         with st.spinner("Looking…"):
             result = predictor.predict_photo(picture)
-    except (ImageDecodeError, ValueError):
-        st.error("That picture could not be read. Please try another photo (JPG or PNG).")
+    except (ImageDecodeError, ValueError) as exc:
+        st.error(f"That picture could not be read ({exc}). Please try another photo (JPG or PNG).")
         return
     if result.whole_image:
         st.caption("I couldn't spot a face, so I looked at the whole picture.")
@@ -126,7 +126,7 @@ with upload_tab:
     else:
         picture, problem = uploaded_bytes(upload)
         if problem:
-            st.error("That file doesn't look like a photo we can read. Please try a JPG or PNG picture.")
+            st.error(problem)  # the real reason: not an image, too many bytes, too many pixels
         else:
             show_answer(picture, "upload")
 with live_tab:

@@ -39,7 +39,24 @@ def test_a_file_that_is_not_a_photo_gets_a_friendly_message(run_in_checkpoints):
     at.file_uploader(key="demo_upload").set_value(("cat.jpg", b"definitely not a picture", "image/jpeg"))
     at.run()
     assert not at.exception
-    assert "doesn't look like a photo" in at.error[0].value
+    assert at.error[0].value == ("cat.jpg is not an image: it looks like a text file. "
+                                 "Upload a PNG, JPEG, BMP, GIF, TIFF, WebP or PGM image.")
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small JPEG whose header says it is width x height pixels (what a 63 MP camera photo declares)."""
+    data = bytearray(cv2.imencode(".jpg", generate_synthetic(40, seed=3).images[0])[1].tobytes())
+    sof = data.index(b"\xff\xc0")  # start of frame: marker, length (2), precision (1), height (2), width (2)
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_an_oversized_photo_is_refused_with_the_real_reason(run_in_checkpoints):
+    at = demo_page().run()
+    at.file_uploader(key="demo_upload").set_value(("camera.jpg", jpeg_claiming(9000, 7000), "image/jpeg"))
+    at.run()
+    assert not at.exception
+    assert "9000x7000 pixels, over the 50,000,000-pixel limit; resize it first" in at.error[0].value
 
 
 def upload_face(at: AppTest) -> AppTest:
