@@ -379,7 +379,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             errors += 1
             print(f"{r['image']}: error: {r['error']}")
             continue
-        note = " (no face detected: whole image used)" if r["whole_image"] else ""
+        note = (" (no face detected: whole image used)" if r.get("no_face_found")
+                else " (the whole image used as one face)" if r["whole_image"] else "")
         print(f"{r['image']}: {len(r['faces'])} face(s){note}")
         for i, face in enumerate(r["faces"], 1):
             box = face["box"]
@@ -468,7 +469,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR)):
         raise ValueError(f"could not write {out}")
-    note = " (no face detected: whole image used)" if search.whole_image else ""
+    note = f" ({search.message})" if search.whole_image else ""
     for i, (t, p) in enumerate(zip(result.targets, result.probabilities), 1):
         print(f"face {i}: {args.method} for {predictor.classes[t]} "
               f"(predicted {predictor.classes[int(p.argmax())]} {float(p.max()):.1%}){note}")

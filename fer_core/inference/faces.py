@@ -240,6 +240,7 @@ class FaceSearch:
     image_size: tuple[int, int]
     detector: str | None  # the detector's name, None when detection was off
     message: str  # one line for people: what was found
+    no_face_found: bool = False  # detection ran and found nothing: the whole image is a guess, not a face
 
 
 def to_gray(image: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
@@ -280,7 +281,7 @@ def find_faces(image: bytes | bytearray | memoryview | np.ndarray, detect: bool 
     name = detector if isinstance(detector, str) else repr(detector)
     boxes = detect_faces(gray, detector, min_face=min_face)
     if not boxes:
-        return _whole(gray, name, "no face detected: the whole image is used as one face")
+        return _whole(gray, name, "no face detected: the whole image is used as one face", no_face_found=True)
     if is_face_crop(size, boxes[0]):
         return _whole(gray, name, "the face fills the image: it is used whole, as a face crop")
     faces = [DetectedFace(b, crop_face(gray, b, margin)) for b in boxes[:max_faces]]
@@ -294,8 +295,9 @@ def is_face_crop(image_size: tuple[int, int], largest: FaceBox) -> bool:
     return long <= _SQUARE_ENOUGH * short and max(largest.w, largest.h) >= FACE_FILLS * short
 
 
-def _whole(gray: np.ndarray, detector: str | None, message: str) -> FaceSearch:
-    return FaceSearch([DetectedFace(None, to_gray_48(gray))], True, (gray.shape[1], gray.shape[0]), detector, message)
+def _whole(gray: np.ndarray, detector: str | None, message: str, no_face_found: bool = False) -> FaceSearch:
+    return FaceSearch([DetectedFace(None, to_gray_48(gray))], True, (gray.shape[1], gray.shape[0]), detector, message,
+                      no_face_found)
 
 
 _PALETTE = ((0, 200, 83), (41, 121, 255), (255, 145, 0), (213, 0, 249), (0, 184, 212), (255, 23, 68))
