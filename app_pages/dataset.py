@@ -195,11 +195,11 @@ if embedding.open:
             if option == PIXELS:
                 return "pixels"
             record = candidates[option]
-            s = record.summary()
-            acc = f", test accuracy {s['test_accuracy']:.1%}" if s.get("test_accuracy") is not None else ""
+            accuracy = record.test_accuracy_text()
             data = "SYNTHETIC faces" if record.trained_on_synthetic else record.provenance()["dataset"]
             who = "the built-in model" if record.is_builtin else f"run {option}"
-            return f"{who} ({s['arch']}, trained on {data}{acc})"
+            return f"{who} ({record.config.get('arch')}, trained on {data}" \
+                + (f", test accuracy {accuracy})" if accuracy else ")")
 
         c1, c2, c3 = st.columns([3, 2, 2])
         source = c1.selectbox("Embed", [PIXELS, *candidates], key="dataset_embed_source", format_func=source_label,

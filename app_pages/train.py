@@ -8,6 +8,7 @@ from fer_core import jobs
 from fer_core.app import job_status
 from fer_core.app import train_form as tf
 from fer_core.common import paths
+from fer_core.common.wording import percent, score
 from fer_core.data.synthetic import DEFAULT_SIZE as SYNTHETIC_DEFAULT_SIZE
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
 from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, load_listed
@@ -258,10 +259,11 @@ def live_panel() -> None:
                 st.caption(p.pace())
             if p.latest:
                 cols = st.columns(4)
-                for col, (label, key) in zip(cols, (("train loss", "train_loss"), ("train accuracy", "train_acc"),
-                                                     ("val accuracy", "val_acc"), ("val macro-F1", "val_macro_f1"))):
-                    value = p.latest.get(key)
-                    col.metric(label, "–" if value is None else f"{value:.3f}")
+                for col, (label, key, say) in zip(cols, (("train loss", "train_loss", score),
+                                                          ("train accuracy", "train_acc", percent),
+                                                          ("val accuracy", "val_acc", percent),
+                                                          ("val macro-F1", "val_macro_f1", score))):
+                    col.metric(label, say(p.latest.get(key)) or "–")
             if live.figure is not None:
                 chart(st, live.figure, width="stretch", key=f"train_curves_{p.run_id}")
 
