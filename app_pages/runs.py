@@ -215,14 +215,16 @@ st.subheader("Strategy table")
 st.caption("Model × class-imbalance strategy on the test split. Runs that differ only in their seed are averaged "
            "(mean ± standard deviation in points, over `seeds` runs); with several settings per pair, the one with the "
            "best mean validation score is shown. Val scores are those of the epoch each run kept, chosen on the "
-           "metric in 'selected on'. The best value of each score column is in green; the CSV names each row's run.")
+           "metric in 'selected on'. The best value of each score column among runs on the same data is in green "
+           "(runs on different data are never ranked); the CSV names each row's run.")
 strategies = compare.strategy_table(evaluated)
 show_table(st, compare.highlight_best(compare.strategy_display(strategies), strategies), hide_index=True,
            key="runs_strategy_table", column_config={
+               "data": st.column_config.TextColumn("data"),
                "test_accuracy": st.column_config.TextColumn("test accuracy"),
                "macro_f1": st.column_config.TextColumn("test macro-F1"),
-               "val_accuracy": st.column_config.NumberColumn("val accuracy", format="percent"),
-               "val_macro_f1": st.column_config.NumberColumn("val macro-F1", format="%.3f"),
+               "val_accuracy": st.column_config.TextColumn("val accuracy"),
+               "val_macro_f1": st.column_config.TextColumn("val macro-F1"),
                "val_metric": st.column_config.TextColumn("selected on"),
                "best_epoch": st.column_config.NumberColumn("best epoch", format="%d"),
            })
