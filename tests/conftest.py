@@ -227,3 +227,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# What `-m "not slow"` leaves out, for a quick check while editing (README gives both durations): the
+# browser and real-data tests, the pages driven through AppTest (each run imports and draws a whole page),
+# the command line run as a process (each one imports torch afresh), the memory probes, and every test
+# that trains a model or loads the shared trained run.
+SLOW_FIXTURES = {"trained_run", "run_in_checkpoints", "real_fer2013"}
+SLOW_FOLDERS = {"app_pages", "jobs", "training"}
+SLOW_FILES = {"test_cli.py", "test_paths.py", "test_memory.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        file = Path(str(item.fspath))
+        if (item.get_closest_marker("browser") or item.get_closest_marker("real_data")
+                or file.parent.name in SLOW_FOLDERS or file.name in SLOW_FILES
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.slow)
