@@ -115,8 +115,10 @@ for name, image in inputs:
     except (ImageDecodeError, ValueError) as exc:
         st.error(f"{name}: {exc}")
         continue
-    if search.whole_image:
-        st.caption("No face detected: the whole image is used as one face.")
+    if isinstance(image, np.ndarray):
+        st.caption("A face from the dataset, 48×48 as the model was trained on: used as it is, no face detection.")
+    elif search.whole_image:
+        st.caption(search.message[0].upper() + search.message[1:] + ".")
     elif not isinstance(image, np.ndarray):
         st.image(draw_boxes(image, [f.box for f in search.faces], [str(i + 1) for i in range(len(search.faces))]),
                  caption=f"{len(search.faces)} face(s) found", width=480)

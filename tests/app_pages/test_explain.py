@@ -35,7 +35,9 @@ def test_an_uploaded_face_gets_an_overlay_probabilities_and_a_faithfulness_score
     at.file_uploader(key="explain_upload").set_value([("face.png", face_png(), "image/png")])
     at.run()
     assert not at.exception
-    assert any("No face detected" in c.value for c in at.caption)  # a 48x48 crop is used whole
+    # a 48x48 upload with no face found: said as such (a dataset face is said to be one: below)
+    assert any(c.value in ("No face detected: the whole image is used as one face.",
+                           "The face fills the image: it is used whole, as a face crop.") for c in at.caption)
     assert len(at.get("plotly_chart")) == 1  # the probability bars
     (tiles,) = gallery_tiles(at)  # the face and its overlay, one gallery
     assert tiles == ["face (48×48)", f"{at.selectbox(key='explain_method').value} for {tiles[1].split(' for ')[1]}"]
@@ -58,6 +60,8 @@ def test_a_dataset_sample_can_be_explained_and_methods_scored(run_in_checkpoints
     at.radio(key="explain_source").set_value("Dataset sample").run()
     assert not at.exception
     assert any("(true:" in s.value for s in at.subheader)
+    assert any(c.value.startswith("A face from the dataset, 48×48") for c in at.caption)
+    assert not any("No face detected" in c.value for c in at.caption)
     at.button(key="explain_score_methods").click().run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 2  # probability bars + one bar per method
