@@ -72,6 +72,7 @@ def test_train_prints_the_run_folder_last_and_evaluate_prints_json(tmp_path):
     run_dir = Path(result.stdout.strip().splitlines()[-1])
     assert run_dir.parent == tmp_path and (run_dir / "best.pt").exists()
     assert "epoch 1/1" in result.stderr and "test accuracy" in result.stderr
+    assert "\r" not in result.stderr  # piped: whole lines, no carriage returns for a terminal's bar
     config = json.loads((run_dir / "config.json").read_text())
     assert config["imbalance"] == "focal" and config["imbalance_options"] == {"gamma": 1.5}
 

@@ -24,6 +24,10 @@ import numpy as np
 from fer_core.common.emotions import display
 from fer_core.inference.faces import FaceBox, crop_face, detect_faces, draw_boxes
 
+# FFmpeg's own log lines ("moov atom not found") would come before our one-line error: OpenCV reads this
+# when its FFmpeg backend first opens a file, so it is set before any capture is made (quiet = -8).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 DEFAULT_FPS = 5.0
 TRACK_IOU = 0.3          # a face overlapping a track's last box this much continues that track
 TRACK_MAX_GAP_S = 1.0    # a track not seen for this long ends; a face there later starts a new one

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 
@@ -105,3 +106,13 @@ def test_the_cli_writes_the_outputs_and_prints_a_summary(trained_run, clip, tmp_
     bad = subprocess.run([sys.executable, "-m", "fer_core", "video", "--run", str(trained_run), str(tmp_path / "x.mp4")],
                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "no such video file" in bad.stderr and "Traceback" not in bad.stderr
+    # piped, the progress is whole lines (a tenth of the video each), not "frame 1/10frame 2/10..."
+    progress = done.stderr.splitlines()
+    assert progress and all(re.fullmatch(r"frame \d+/\d+", line) for line in progress), done.stderr
+    assert progress[-1] == "frame 10/10" and len(progress) <= 11 and "\r" not in done.stderr
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)  # FFmpeg says "moov atom not found" on its own
+    bad = subprocess.run([sys.executable, "-m", "fer_core", "video", "--run", str(trained_run), str(broken)],
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.splitlines() == [bad.stderr.strip()]  # the one error line only
+    assert bad.stderr.startswith(f"error: {broken} is not a video this tool can read")
