@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from fer_core.runs import compare
-from fer_core.common.emotions import display
+from fer_core.common.emotions import EMOJI, display
 from fer_core.figures.runs import confusion_heatmap, per_class_f1_bars, run_colours
 from fer_core.figures.training import METRICS, X_AXES, metric_curves
 from fer_core.common.paths import checkpoints_dir
@@ -292,11 +292,18 @@ if len(rows):
             st.warning(f"{len(missing)} image(s) are no longer in the data source (or changed class): "
                        "it was modified after this run.")
         if len(found):
-            captions = [f"{display(predicted_class)} {p:.0%}" + ("" if true_class == predicted_class else
-                                                                 f" · {display(true_class)} {t:.0%}")
-                        for p, t in zip(found[compare.PROB_PREFIX + predicted_class],
-                                        found[compare.PROB_PREFIX + true_class])]
-            gallery(list(compare.upscale(faces, UPSCALE)), captions,
-                    tooltips=[f"{i} · {c}" for i, c in zip(found["id"].astype(str), captions)], tile_px=48 * UPSCALE)
+            probabilities = list(zip(found[compare.PROB_PREFIX + predicted_class],
+                                     found[compare.PROB_PREFIX + true_class]))
+            if true_class == predicted_class:
+                captions = [f"{display(predicted_class)} {p:.0%}" for p, _ in probabilities]
+            else:  # short enough for a tile: the predicted class's share, then the true class's
+                st.caption(f"Under each face: {display(predicted_class)}'s probability, then the true class's "
+                           f"({display(true_class)}).")
+                icon = {c: EMOJI.get(c) or display(c) for c in (predicted_class, true_class)}
+                captions = [f"{icon[predicted_class]} {p:.0%} · true {icon[true_class]} {t:.0%}"
+                            for p, t in probabilities]
+            tooltips = [f"{i} · predicted {display(predicted_class)} {p:.0%} · true {display(true_class)} {t:.0%}"
+                        for i, (p, t) in zip(found["id"].astype(str), probabilities)]
+            gallery(list(compare.upscale(faces, UPSCALE)), captions, tooltips=tooltips, tile_px=48 * UPSCALE)
             with st.expander("All class probabilities of these images"):
                 show_table(st, found, hide_index=True, key="runs_gallery_probabilities")

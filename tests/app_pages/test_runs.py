@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from streamlit.testing.v1 import AppTest
 
@@ -10,7 +11,7 @@ from tests.app_pages.app import gallery_tiles, open_app
 from fer_core import runs
 from fer_core.runs import compare
 from fer_core.training.config import TrainConfig
-from fer_core.common.emotions import display
+from fer_core.common.emotions import EMOJI, display
 from tests.conftest import train_here
 
 
@@ -77,7 +78,11 @@ def test_the_gallery_shows_the_images_of_the_chosen_pair(run_in_checkpoints):
                                                                "cells": [[classes.index(pair[0]), pair[1]]]}}
         at.run()
         assert not at.exception
-        assert len(gallery_tiles(at)[0]) == min(int(counts.loc[pair]), 40)
+        (tiles,) = gallery_tiles(at)
+        assert len(tiles) == min(int(counts.loc[pair]), 40)
+        # short enough for a 144 px tile (about 22 characters), the true class included
+        true_icon = EMOJI[pair[0]]
+        assert all(re.fullmatch(rf"{EMOJI[pair[1]]} \d+% · true {true_icon} \d+%", c) and len(c) <= 22 for c in tiles)
 
 
 def test_when_the_runs_data_is_gone_the_page_says_so_and_still_shows_the_matrix(run_in_checkpoints, tmp_path):
