@@ -119,7 +119,7 @@ for name, image in inputs:
         st.caption("A face from the dataset, 48×48 as the model was trained on: used as it is, no face detection.")
     elif search.whole_image:
         st.caption(search.message[0].upper() + search.message[1:] + ".")
-    elif not isinstance(image, np.ndarray):
+    else:
         st.image(draw_boxes(image, [f.box for f in search.faces], [str(i + 1) for i in range(len(search.faces))]),
                  caption=f"{len(search.faces)} face(s) found", width=480)
     faces = np.stack([f.face for f in search.faces])

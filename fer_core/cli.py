@@ -213,7 +213,8 @@ class _ProgressBar:
     def __call__(self, event: dict) -> None:
         if event.get("done"):
             row = event["row"]
-            self.stream.write(f"{chr(13) if self.interactive else ''}epoch {row['epoch']}/{event['epochs']}  train loss {row['train_loss']:.3f} "
+            start = "\r" if self.interactive else ""  # piped: whole lines only
+            self.stream.write(f"{start}epoch {row['epoch']}/{event['epochs']}  train loss {row['train_loss']:.3f} "
                               f"acc {row['train_acc']:.3f}  val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f} "
                               f"macro-F1 {row['val_macro_f1']:.3f}  ({row['epoch_seconds']:.1f}s)\n")
         elif self.interactive and "batch" in event:

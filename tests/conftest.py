@@ -13,7 +13,8 @@ from PIL import Image
 
 # The real FER2013 zip for the real-data tests: $FER2013_ZIP, else ../shared/data/fer2013.zip beside the
 # repository (the tests that need it skip themselves where it is absent).
-SHARED_ZIP = Path(os.environ.get("FER2013_ZIP") or Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip")
+SHARED_ZIP = Path(os.environ.get("FER2013_ZIP")
+                  or Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip")
 
 # A few images per class and split, like the Kaggle layout (folder names as Kaggle spells them).
 KAGGLE_COUNTS = {"train": {"angry": 6, "disgust": 2, "fear": 5, "happy": 9, "neutral": 6, "sad": 6, "surprise": 4},

@@ -6,9 +6,9 @@ Frames are read one at a time and sampled at `fps` (every k-th source frame); no
 long video costs only its rows (one small dict per face per sampled frame). In each sampled frame the faces are found (inference/faces.py) and
 classified in one batch; an IoU tracker joins each face to the track whose last box overlaps it most,
 so "face 2" stays face 2 across frames; a cut (a new shot, the next photo of a slideshow: the frame changes
-as a whole) ends every track, so different people in the same place are not merged. With `out_dir`, every face row goes to `emotions.csv`, the
-per-track summary to `summary.json`, and the sampled frames with their boxes and labels to
-`annotated.mp4`, all as the video is read.
+as a whole) ends every track, so different people in the same place are not merged. With `out_dir`, every
+face row goes to `emotions.csv`, the per-track summary to `summary.json`, and the sampled frames with their
+boxes and labels to `annotated.mp4`, all as the video is read.
 """
 from __future__ import annotations
 

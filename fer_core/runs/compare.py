@@ -225,7 +225,8 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
             continue
         best_val, metric = _best_val(r)
         val_accuracy, val_macro_f1 = _val_scores(r)
-        rows.append({"data": data_label(r.config), "model": r.config.get("arch"), "strategy": strategy_label(r.config), "setting": _setting(r.config),
+        rows.append({"data": data_label(r.config), "model": r.config.get("arch"), "strategy": strategy_label(r.config),
+                     "setting": _setting(r.config),
                      "test_accuracy": r.evaluation.get("accuracy"), "macro_f1": r.evaluation.get("macro_f1"),
                      "val_accuracy": val_accuracy, "val_macro_f1": val_macro_f1, "best_val_score": best_val,
                      "val_metric": metric, "epochs": len(r.metrics),
