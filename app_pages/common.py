@@ -83,6 +83,16 @@ def chart(where, fig, **kwargs):
     return where.plotly_chart(leave_room_for_toolbar(fig), config=CHART_CONFIG, **kwargs)
 
 
+# Accuracy columns of tables read as wording.percent writes them ("65.8%"): the values go in as percentage
+# points (`in_percent`), since Streamlit's own "percent" format gives two decimals.
+PERCENT_POINTS = dict(format="%.1f%%", min_value=0.0, max_value=100.0)
+
+
+def in_percent(table, columns):
+    """A copy of `table` with `columns` (fractions) in percentage points, for PERCENT_POINTS columns."""
+    return table.assign(**{c: table[c] * 100 for c in columns if c in table})
+
+
 def show_table(where, data, **kwargs):
     """`where.dataframe(data, ...)` (where: st or a column) with missing values shown as empty cells:
     Streamlit writes a grey "None" in them."""

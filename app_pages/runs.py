@@ -10,7 +10,7 @@ from fer_core.common.paths import checkpoints_dir
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
 from fer_core.runs.notes import MAX_NAME, MAX_NOTES, RunNotes, parse_tags, write_notes
-from app_pages.common import chart, gallery, show_table
+from app_pages.common import PERCENT_POINTS, chart, gallery, in_percent, show_table
 
 
 GALLERY_LIMIT = 40   # most confident images shown per confusion-matrix cell
@@ -43,8 +43,6 @@ def delete_selected_run(run_dir: str, run_id: str) -> None:
         st.session_state.pop("runs_table", None)  # row positions have shifted: start a fresh selection
     st.session_state.runs_delete_confirm = False
 
-
-PERCENT = dict(format="percent", min_value=0.0, max_value=1.0)
 
 st.title("📊 Runs")
 st.caption(f"Every run folder under `{checkpoints_dir()}`: deep and classical runs alike.")
@@ -85,8 +83,8 @@ first_evaluated = next((i for i, r in enumerate(records) if compare.has_evaluati
 column_config = {
     "run_id": st.column_config.TextColumn("run", pinned=True),
     "name": st.column_config.TextColumn("name", width="medium"),  # sized for names given later, not today's
-    "test_accuracy": st.column_config.ProgressColumn("test accuracy", **PERCENT),
-    "macro_f1": st.column_config.ProgressColumn("macro-F1", **PERCENT),
+    "test_accuracy": st.column_config.ProgressColumn("test accuracy", **PERCENT_POINTS),
+    "macro_f1": st.column_config.ProgressColumn("macro-F1", format="%.3f", min_value=0.0, max_value=1.0),
     **{c: st.column_config.NumberColumn(f"F1 {display(c[len(compare.F1_PREFIX):])}", format="%.2f")
        for c in compare.f1_columns(table)},
     "duration_s": st.column_config.NumberColumn("duration", format="%.0f s"),
@@ -94,7 +92,7 @@ column_config = {
 }
 st.caption("Tick rows (left edge) to compare runs; click a column header to sort.")
 event = show_table(
-    st, table, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
+    st, in_percent(table, ["test_accuracy"]), key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
     column_config=column_config,
     selection_default={"selection": {"rows": [first_evaluated]}} if first_evaluated is not None else None)
 selected = [records[i] for i in event.selection.rows if 0 <= i < len(records)]

@@ -12,7 +12,8 @@ from fer_core.common.wording import percent, score
 from fer_core.data.synthetic import DEFAULT_SIZE as SYNTHETIC_DEFAULT_SIZE
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
 from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, load_listed
-from app_pages.common import active_choice, active_dataset, chart, dataset_label, show_table
+from app_pages.common import (PERCENT_POINTS, active_choice, active_dataset, chart, dataset_label, in_percent,
+                              show_table)
 
 
 # widget key of each per-architecture setting (tf.ARCH_FIELDS)
@@ -272,9 +273,10 @@ def live_panel() -> None:
     if not recent:
         st.caption("No runs yet.")
         return
-    show_table(st, pd.DataFrame([j.table_row() for j in recent]), hide_index=True, width="stretch",
+    show_table(st, in_percent(pd.DataFrame([j.table_row() for j in recent]), ["test accuracy"]), hide_index=True,
+               width="stretch",
                column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-                              "test accuracy": st.column_config.NumberColumn(format="percent")})
+                              "test accuracy": st.column_config.NumberColumn(**PERCENT_POINTS)})
     for job in recent:
         if job.failure:
             what = "cannot be read" if job.progress.state == UNREADABLE else "failed"

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from streamlit.testing.v1 import AppTest
 
 from tests.app_pages.app import gallery_tiles, open_app
@@ -196,3 +198,19 @@ def test_a_run_is_named_tagged_and_noted_and_two_runs_show_what_differs(run_in_c
     table = at.dataframe(key="runs_table").value.set_index("run_id")
     assert table.loc[run_id, "name"] == "first baseline" and table.loc[run_id, "tags"] == "baseline, cpu"
     assert json.loads((run_in_checkpoints / "notes.json").read_text())["notes"] == "the one to beat"
+
+
+def test_accuracy_reads_the_same_in_every_table(run_in_checkpoints):
+    """One formatter: the runs table, the strategy table and Train's recent runs give 65.8%-style figures."""
+    accuracy = json.loads((run_in_checkpoints / runs.EVALUATION).read_text())["accuracy"]
+    at = open_page(rows=[0])
+    assert not at.exception
+    runs_table = at.dataframe(key="runs_table")
+    assert runs_table.value["test_accuracy"].iloc[0] == pytest.approx(100 * accuracy)  # percentage points ...
+    assert json.loads(runs_table.proto.columns)["test_accuracy"]["type_config"]["format"] == "%.1f%%"  # ... 1 decimal
+    strategy = next(d.value for d in at.dataframe if "val_metric" in d.value.columns)
+    assert strategy["test_accuracy"].iloc[0] == f"{accuracy:.1%}" and strategy["val_accuracy"].iloc[0].endswith("%")
+    train = at.switch_page("app_pages/train.py").run()
+    recent = train.dataframe[0]
+    assert recent.value["test accuracy"].iloc[0] == pytest.approx(100 * accuracy)
+    assert json.loads(recent.proto.columns)["test accuracy"]["type_config"]["format"] == "%.1f%%"
