@@ -57,8 +57,7 @@ def _init_state() -> None:
     ss = st.session_state
     if "train_archs" in ss:
         return
-    ss.train_archs = ["simple_cnn"]
-    ss.train_strategies = ["none"]
+    ss.train_archs, ss.train_strategies = tf.remembered_launch() or (["simple_cnn"], ["none"])  # the last launch
     ss.train_recipe = None
     ss.train_device = "auto"
     ss.train_label_smoothing, ss.train_early_stopping, ss.train_seed = 0.0, 0, 0
@@ -208,6 +207,7 @@ if launch_col.button("🚀 Launch", type="primary", key="train_launch"):
             st.error(f"Could not queue the runs: {exc}. Check that the checkpoints folder is writable.")
         else:
             st.session_state.train_launched = [str(d) for d in run_dirs]
+            tf.remember_launch(archs, strategies)
 
 
 # ---------------------------------------------------------------- live progress and the job list

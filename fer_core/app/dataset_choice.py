@@ -1,20 +1,16 @@
 """Shared helpers for the Streamlit pages that are not UI: which dataset is active, remembering it
-across reloads, loading it safely."""
+across reloads (app/settings.py), loading it safely."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
-from fer_core.common import paths
+from fer_core.app.settings import read_settings, update_settings
 from fer_core.common.emotions import CLASS_SETS
-from fer_core.common.files import atomic_write_json
 from fer_core.common.synthetic import SYNTHETIC, is_synthetic_source
 from fer_core.data import DataError, FaceDataset, load_dataset
 
-SETTINGS_FILE = "settings.json"  # in the data folder: the dataset chosen on Home, read back after a reload
-MAX_SETTINGS_BYTES = 64 * 1024
 MAX_PATH_CHARS = 4096
+
 
 @dataclass
 class DatasetChoice:
@@ -38,40 +34,18 @@ def load_choice(choice: DatasetChoice) -> tuple[FaceDataset | None, str | None]:
         return None, f"Could not read the dataset: {exc}"
 
 
-def settings_path() -> Path:
-    return paths.data_dir() / SETTINGS_FILE
-
-
 def remember_choice(choice: DatasetChoice) -> None:
-    """Store the choice in the data folder, so a reload or a link to any page keeps using it. A folder that
-    cannot be written only means the choice is not remembered."""
-    record = {"dataset": choice.path, "class_set": choice.class_set}
-    try:
-        if _read_settings() == record:
-            return
-        settings_path().parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(settings_path(), record)
-    except OSError:
-        pass
+    """Store the choice in the data folder, so a reload or a link to any page keeps using it."""
+    update_settings(dataset=choice.path, class_set=choice.class_set)
 
 
 def remembered_choice() -> DatasetChoice:
     """The choice stored by `remember_choice`; the synthetic faces when there is none or it is not a
-    well-formed record (the file is read as untrusted input: only two bounded strings are taken)."""
-    record = _read_settings()
+    well-formed record (only two bounded strings are taken from the file)."""
+    record = read_settings()
     dataset, class_set = record.get("dataset"), record.get("class_set")
     if not isinstance(dataset, str) or not dataset.strip() or len(dataset) > MAX_PATH_CHARS or "\x00" in dataset:
         return DatasetChoice()
     if class_set not in CLASS_SETS:
         class_set = "all"
     return DatasetChoice(dataset, class_set)
-
-
-def _read_settings() -> dict:
-    try:
-        with open(settings_path(), "rb") as f:
-            raw = f.read(MAX_SETTINGS_BYTES + 1)
-        record = json.loads(raw) if len(raw) <= MAX_SETTINGS_BYTES else {}
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return record if isinstance(record, dict) else {}

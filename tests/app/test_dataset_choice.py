@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from fer_core.app.dataset_choice import DatasetChoice, remember_choice, remembered_choice, settings_path
+from fer_core.app.dataset_choice import DatasetChoice, remember_choice, remembered_choice
+from fer_core.app.settings import settings_path
 
 
 def test_without_a_remembered_choice_it_is_the_synthetic_faces():

@@ -188,3 +188,27 @@ def test_the_live_tiles_give_accuracy_in_percent_as_the_charts_and_tables_do(che
     finally:
         worker.kill()
         worker.wait()
+
+
+def test_after_a_reload_the_page_starts_from_the_last_launch(checkpoints, no_scheduler):
+    at = open_page()
+    at.multiselect(key="train_archs").set_value(["fast_cnn", "hog_svm"])
+    at.multiselect(key="train_strategies").set_value(["class_weights"])
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="train_launch").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    reloaded = open_page()  # a new browser session
+    assert reloaded.multiselect(key="train_archs").value == ["fast_cnn", "hog_svm"]
+    assert reloaded.multiselect(key="train_strategies").value == ["class_weights"]
+    assert reloaded.number_input(key="train_epochs").value == tf.arch_defaults("fast_cnn", tf.gpu_available())["epochs"]
+
+
+def test_a_remembered_launch_with_unknown_names_is_ignored(isolated_project_dirs):
+    from fer_core.app.settings import settings_path, update_settings
+    update_settings(train_archs=["simple_cnn", "__import__('os')"], train_strategies=["none"])
+    assert tf.remembered_launch() is None
+    update_settings(train_archs=["fast_cnn"], train_strategies="none")
+    assert tf.remembered_launch() is None
+    update_settings(train_archs=["fast_cnn"], train_strategies=["none"])
+    assert tf.remembered_launch() == (["fast_cnn"], ["none"])
+    assert settings_path().parent == isolated_project_dirs / "data"
