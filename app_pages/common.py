@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.app.dataset_choice import DatasetChoice, load_choice
+from fer_core.app.dataset_choice import DatasetChoice, load_choice, remember_choice, remembered_choice
 
-DATASET_KEY = "active_dataset"  # a DatasetChoice in st.session_state, set on Home
+DATASET_KEY = "active_dataset"  # a DatasetChoice in st.session_state, set on Home (and remembered on disk)
 
 
 @st.cache_data(show_spinner="Reading the dataset (decoded once, then cached)…", max_entries=4)
@@ -16,12 +16,16 @@ def cached_dataset(path: str, class_set: str):
 
 
 def active_choice() -> DatasetChoice:
-    """The dataset chosen on Home; the built-in synthetic faces until one is chosen."""
-    return st.session_state.get(DATASET_KEY) or DatasetChoice()
+    """The dataset chosen on Home, in this session or (after a reload or a link straight to a page) the
+    last one chosen; the built-in synthetic faces until one is chosen."""
+    if DATASET_KEY not in st.session_state:
+        st.session_state[DATASET_KEY] = remembered_choice()
+    return st.session_state[DATASET_KEY]
 
 
 def set_active_choice(choice: DatasetChoice) -> None:
     st.session_state[DATASET_KEY] = choice
+    remember_choice(choice)
 
 
 def active_dataset():
@@ -77,6 +81,16 @@ def chart(where, fig, **kwargs):
     toolbar, so it never covers a title or a label."""
     from fer_core.figures.layout import CHART_CONFIG, leave_room_for_toolbar
     return where.plotly_chart(leave_room_for_toolbar(fig), config=CHART_CONFIG, **kwargs)
+
+
+# Accuracy columns of tables read as wording.percent writes them ("65.8%"): the values go in as percentage
+# points (`in_percent`), since Streamlit's own "percent" format gives two decimals.
+PERCENT_POINTS = dict(format="%.1f%%", min_value=0.0, max_value=100.0)
+
+
+def in_percent(table, columns):
+    """A copy of `table` with `columns` (fractions) in percentage points, for PERCENT_POINTS columns."""
+    return table.assign(**{c: table[c] * 100 for c in columns if c in table})
 
 
 def show_table(where, data, **kwargs):

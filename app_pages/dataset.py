@@ -59,10 +59,20 @@ def reroll_samples():
     st.session_state.dataset_samples_seed += 1
 
 
-def show_faces(ds, indices, scale=2):
-    """A gallery of dataset faces: the class under each, "split · class · id" on hover."""
+def show_faces(ds, indices, scale=2, with_split=False):
+    """A gallery of dataset faces: the class under each (with its split: "test · Happy"), "split · class · id"
+    on hover."""
     tiles, captions = figs.face_tiles(ds, indices, scale=scale)
-    gallery(tiles, [c.split(" · ")[1] for c in captions], tooltips=captions)
+    gallery(tiles, [" · ".join(c.split(" · ")[:2]) if with_split else c.split(" · ")[1] for c in captions],
+            tooltips=captions)
+
+
+def show_duplicate_groups(ds, groups) -> None:
+    for g in groups:
+        shown = g.members[:8]
+        more = f" (first {len(shown)} shown)" if len(shown) < len(g.members) else ""
+        st.caption(figs.where_copies_are(g) + more)
+        show_faces(ds, shown, with_split=True)
 
 
 st.title("🗂️ Dataset")
@@ -159,13 +169,14 @@ if quality.open:
                                              "conflicting": "conflicting labels", "all": "all duplicate groups"}.get)
             limit = c2.slider("Groups", 1, 12, 4, key="dataset_quality_dup_groups")
             groups = figs.duplicate_examples(report, kind, limit)
-            if not groups:
+            blank_groups = figs.duplicate_examples(report, kind, limit, near_blank=True)
+            if not groups and not blank_groups:
                 st.success("None of this kind.")
-            for g in groups:
-                shown = g.members[:8]
-                more = f" (first {len(shown)} shown)" if len(shown) < len(g.members) else ""
-                st.caption(f"{len(g.members)} identical images{more}")
-                show_faces(ds, shown)
+            show_duplicate_groups(ds, groups)
+            if blank_groups:
+                with st.expander(f"Groups of near-blank images ({len(blank_groups)} shown): identical because "
+                                 "they hold no face (all black or all grey), not copies of one photo"):
+                    show_duplicate_groups(ds, blank_groups)
         else:
             st.success("No pixel-identical images.")
 
@@ -195,11 +206,11 @@ if embedding.open:
             if option == PIXELS:
                 return "pixels"
             record = candidates[option]
-            s = record.summary()
-            acc = f", test accuracy {s['test_accuracy']:.1%}" if s.get("test_accuracy") is not None else ""
+            accuracy = record.test_accuracy_text()
             data = "SYNTHETIC faces" if record.trained_on_synthetic else record.provenance()["dataset"]
             who = "the built-in model" if record.is_builtin else f"run {option}"
-            return f"{who} ({s['arch']}, trained on {data}{acc})"
+            return f"{who} ({record.config.get('arch')}, trained on {data}" \
+                + (f", test accuracy {accuracy})" if accuracy else ")")
 
         c1, c2, c3 = st.columns([3, 2, 2])
         source = c1.selectbox("Embed", [PIXELS, *candidates], key="dataset_embed_source", format_func=source_label,

@@ -5,8 +5,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from fer_core.app.photo_batch import summarise
 from fer_core.data.decode import ImageDecodeError
 from fer_core.common.emotions import DISPLAY_NAMES
+from fer_core.common.wording import percent
 from fer_core.figures.gallery import answer_html
 from fer_core.figures.predictions import label_counts
 from fer_core.inference.batch import predict_zip_upload
@@ -41,7 +43,7 @@ def sure_means(record) -> str:
     accuracy = record.test_accuracy("none")
     if accuracy is not None:
         text += (f" On the {record.evaluation.get('n', 0):,} test faces it was checked on, its answer was right "
-                 f"{accuracy:.0%} of the time.")
+                 f"{percent(accuracy)} of the time.")
     return text
 
 
@@ -68,8 +70,8 @@ def show_answer(picture: bytes, source: str) -> None:
     try:
         with st.spinner("Looking…"):
             result = predictor.predict_photo(picture)
-    except (ImageDecodeError, ValueError):
-        st.error("That picture could not be read. Please try another photo (JPG or PNG).")
+    except (ImageDecodeError, ValueError) as exc:
+        st.error(f"That picture could not be read ({exc}). Please try another photo (JPG or PNG).")
         return
     whole_anyway = f"demo_whole_{source}"
     if result.no_face and st.session_state.get(whole_anyway) != len(picture):
@@ -106,21 +108,27 @@ def show_many(upload) -> None:
     """A zip of photos: one row per face, the count of each emotion, and the table as CSV."""
     with st.spinner("Finding and reading every face…"):
         rows = predict_zip_upload(predictor, upload.getvalue(), upload.name)
-    table = pd.DataFrame(rows)
-    faces = table[table["error"].isna()]
-    unreadable = table[table["error"].notna()]
-    st.markdown(f"**{table['image'].nunique()} picture(s), {len(faces)} face(s).**")
-    if len(unreadable):
-        with st.expander(f"⚠️ {len(unreadable)} file(s) could not be read (the others were)"):
-            show_table(st, unreadable[["image", "error"]], hide_index=True, width="stretch")
+    batch = summarise(rows, Path(upload.name).name)
+    if batch.zip_error:
+        st.error(f"{upload.name} could not be used: {batch.zip_error}")
+        return
+    st.markdown(f"**{batch.headline()}**")
+    if batch.no_face:
+        st.caption(f"No face was found in {', '.join(batch.no_face)}: "
+                   "those photos are not in the counts or the table below (the CSV lists them).")
+    if len(batch.failed):
+        st.warning(f"{len(batch.failed)} file(s) could not be read; the others were.")
+        show_table(st, batch.failed, hide_index=True, width="stretch")
     if record.trained_on_synthetic:
         st.warning(SYNTHETIC_WARNING)
-    if len(faces):
-        chart(st, label_counts(faces["label"], predictor.classes), key="demo_many_counts")
+    if len(batch.faces):
+        chart(st, label_counts(batch.faces["label"], predictor.classes), key="demo_many_counts")
         shown = ["image", "face", "label", "confidence", *predictor.classes, "x", "y", "w", "h"]
-        show_table(st, faces[shown], hide_index=True, width="stretch",
-                   column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1)})
-    st.download_button("⬇️ All rows as CSV (with the model that answered)", to_csv_bytes(table),
+        show_table(st, batch.faces[shown], hide_index=True, width="stretch",
+                   column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1,
+                                                                                format="percent"),
+                                  **{c: st.column_config.NumberColumn(format="percent") for c in predictor.classes}})
+    st.download_button("⬇️ All rows as CSV (with the model that answered)", to_csv_bytes(pd.DataFrame(rows)),
                        file_name=f"{Path(upload.name).stem}_emotions.csv", mime="text/csv", key="demo_many_csv",
                        on_click="ignore")
 
@@ -136,7 +144,7 @@ with upload_tab:
     else:
         picture, problem = uploaded_bytes(upload)
         if problem:
-            st.error("That file doesn't look like a photo we can read. Please try a JPG or PNG picture.")
+            st.error(problem)  # the real reason: not an image, too many bytes, too many pixels
         else:
             show_answer(picture, "upload")
 with live_tab:

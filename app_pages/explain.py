@@ -115,9 +115,11 @@ for name, image in inputs:
     except (ImageDecodeError, ValueError) as exc:
         st.error(f"{name}: {exc}")
         continue
-    if search.whole_image:
-        st.caption(search.message[:1].upper() + search.message[1:] + ".")
-    elif not isinstance(image, np.ndarray):
+    if isinstance(image, np.ndarray):
+        st.caption("A face from the dataset, 48×48 as the model was trained on: used as it is, no face detection.")
+    elif search.whole_image:
+        st.caption(search.message[0].upper() + search.message[1:] + ".")
+    else:
         st.image(draw_boxes(image, [f.box for f in search.faces], [str(i + 1) for i in range(len(search.faces))]),
                  caption=f"{len(search.faces)} face(s) found", width=480)
     faces = np.stack([f.face for f in search.faces])
@@ -141,15 +143,20 @@ for name, image in inputs:
             st.markdown(f"**Face {i + 1}**")
         left, right = st.columns([1, 1])
         tiles = [face, overlay(face, result.heatmaps[i])]
-        captions = ["face (48×48)", f"{method} for {display(result.target_names[i])}"]
+        numbered = bool(other_results)  # several runs' maps: numbered, the runs named in a legend below
+        captions = ["face (48×48)", f"{'(1) ' if numbered else ''}{method} for {display(result.target_names[i])}"]
         tooltips = ["the face the model sees, 48×48 pixels", f"{captions[1]}, by {labels[run_dir]}"]
-        for other_dir, (other, other_result) in other_results.items():
+        legend = [f"(1) {labels[run_dir]}"]
+        for k, (other_dir, (other, other_result)) in enumerate(other_results.items(), 2):
             answer = (f"predicts {display(other.classes[int(other_result.predicted[i])])} "
                       f"({float(other_result.probabilities[i].max()):.0%})")
             tiles.append(overlay(face, other_result.heatmaps[i]))
-            captions.append(f"{answer} · {labels[other_dir]}")
+            captions.append(f"({k}) {answer}")  # the run's name would not fit a tile: the legend gives it
             tooltips.append(f"{labels[other_dir]}: {answer}")
+            legend.append(f"({k}) {labels[other_dir]}")
         gallery(tiles, captions, tooltips, tile_px=192, where=left)
+        if numbered:
+            left.caption("Maps by: " + "; ".join(legend))
         left.caption(f"ROAD faithfulness of the {method} map: {float(scores[i]):+.3f} (higher is better)")
         chart(right, probability_bars(predictor.classes, result.probabilities[i]), width="stretch",
               key=f"explain_bars_{name}_{i}")

@@ -52,8 +52,9 @@ if device.error:
 
 # ---------------------------------------------------------------- choosing the dataset
 st.header("Dataset")
-if "home_dataset_path" not in st.session_state:
-    st.session_state.home_dataset_path = SYNTHETIC
+if "home_dataset_path" not in st.session_state:  # a new session starts from the last dataset chosen
+    st.session_state.home_dataset_path = active_choice().path
+    st.session_state.home_class_set = active_choice().class_set
 form_col, upload_col = st.columns(2)
 
 # The uploader comes first in the script so a stored upload can fill in the path box below

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from fer_core.runs import compare
-from fer_core.common.emotions import display
+from fer_core.common.emotions import EMOJI, display
 from fer_core.figures.runs import confusion_heatmap, per_class_f1_bars, run_colours
 from fer_core.figures.training import METRICS, X_AXES, metric_curves
 from fer_core.common.paths import checkpoints_dir
@@ -11,7 +11,7 @@ from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.inference.photo_evaluation import evaluation_table, list_photo_evaluations
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
 from fer_core.runs.notes import MAX_NAME, MAX_NOTES, RunNotes, parse_tags, write_notes
-from app_pages.common import chart, gallery, show_table
+from app_pages.common import PERCENT_POINTS, chart, gallery, in_percent, show_table
 
 
 GALLERY_LIMIT = 40   # most confident images shown per confusion-matrix cell
@@ -44,8 +44,6 @@ def delete_selected_run(run_dir: str, run_id: str) -> None:
         st.session_state.pop("runs_table", None)  # row positions have shifted: start a fresh selection
     st.session_state.runs_delete_confirm = False
 
-
-PERCENT = dict(format="percent", min_value=0.0, max_value=1.0)
 
 st.title("📊 Runs")
 st.caption(f"Every run folder under `{checkpoints_dir()}`: deep and classical runs alike.")
@@ -120,8 +118,8 @@ first_evaluated = next((i for i, r in enumerate(records) if compare.has_evaluati
 column_config = {
     "run_id": st.column_config.TextColumn("run", pinned=True),
     "name": st.column_config.TextColumn("name", width="medium"),  # sized for names given later, not today's
-    "test_accuracy": st.column_config.ProgressColumn("test accuracy", **PERCENT),
-    "macro_f1": st.column_config.ProgressColumn("macro-F1", **PERCENT),
+    "test_accuracy": st.column_config.ProgressColumn("test accuracy", **PERCENT_POINTS),
+    "macro_f1": st.column_config.ProgressColumn("macro-F1", format="%.3f", min_value=0.0, max_value=1.0),
     **{c: st.column_config.NumberColumn(f"F1 {display(c[len(compare.F1_PREFIX):])}", format="%.2f")
        for c in compare.f1_columns(table)},
     "duration_s": st.column_config.NumberColumn("duration", format="%.0f s"),
@@ -129,7 +127,7 @@ column_config = {
 }
 st.caption("Tick rows (left edge) to compare runs; click a column header to sort.")
 event = show_table(
-    st, table, key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
+    st, in_percent(table, ["test_accuracy"]), key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
     column_config=column_config,
     selection_default={"selection": {"rows": [first_evaluated]}} if first_evaluated is not None else None)
 selected = [records[i] for i in event.selection.rows if 0 <= i < len(records)]
@@ -250,14 +248,16 @@ st.subheader("Strategy table")
 st.caption("Model × class-imbalance strategy on the test split. Runs that differ only in their seed are averaged "
            "(mean ± standard deviation in points, over `seeds` runs); with several settings per pair, the one with the "
            "best mean validation score is shown. Val scores are those of the epoch each run kept, chosen on the "
-           "metric in 'selected on'. The best value of each score column is in green; the CSV names each row's run.")
+           "metric in 'selected on'. The best value of each score column among runs on the same data is in green "
+           "(runs on different data are never ranked); the CSV names each row's run.")
 strategies = compare.strategy_table(evaluated)
 show_table(st, compare.highlight_best(compare.strategy_display(strategies), strategies), hide_index=True,
            key="runs_strategy_table", column_config={
+               "data": st.column_config.TextColumn("data"),
                "test_accuracy": st.column_config.TextColumn("test accuracy"),
                "macro_f1": st.column_config.TextColumn("test macro-F1"),
-               "val_accuracy": st.column_config.NumberColumn("val accuracy", format="percent"),
-               "val_macro_f1": st.column_config.NumberColumn("val macro-F1", format="%.3f"),
+               "val_accuracy": st.column_config.TextColumn("val accuracy"),
+               "val_macro_f1": st.column_config.TextColumn("val macro-F1"),
                "val_metric": st.column_config.TextColumn("selected on"),
                "best_epoch": st.column_config.NumberColumn("best epoch", format="%d"),
            })
@@ -325,11 +325,18 @@ if len(rows):
             st.warning(f"{len(missing)} image(s) are no longer in the data source (or changed class): "
                        "it was modified after this run.")
         if len(found):
-            captions = [f"{display(predicted_class)} {p:.0%}" + ("" if true_class == predicted_class else
-                                                                 f" · {display(true_class)} {t:.0%}")
-                        for p, t in zip(found[compare.PROB_PREFIX + predicted_class],
-                                        found[compare.PROB_PREFIX + true_class])]
-            gallery(list(compare.upscale(faces, UPSCALE)), captions,
-                    tooltips=[f"{i} · {c}" for i, c in zip(found["id"].astype(str), captions)], tile_px=48 * UPSCALE)
+            probabilities = list(zip(found[compare.PROB_PREFIX + predicted_class],
+                                     found[compare.PROB_PREFIX + true_class]))
+            if true_class == predicted_class:
+                captions = [f"{display(predicted_class)} {p:.0%}" for p, _ in probabilities]
+            else:  # short enough for a tile: the predicted class's share, then the true class's
+                st.caption(f"Under each face: {display(predicted_class)}'s probability, then the true class's "
+                           f"({display(true_class)}).")
+                icon = {c: EMOJI.get(c) or display(c) for c in (predicted_class, true_class)}
+                captions = [f"{icon[predicted_class]} {p:.0%} · true {icon[true_class]} {t:.0%}"
+                            for p, t in probabilities]
+            tooltips = [f"{i} · predicted {display(predicted_class)} {p:.0%} · true {display(true_class)} {t:.0%}"
+                        for i, (p, t) in zip(found["id"].astype(str), probabilities)]
+            gallery(list(compare.upscale(faces, UPSCALE)), captions, tooltips=tooltips, tile_px=48 * UPSCALE)
             with st.expander("All class probabilities of these images"):
                 show_table(st, found, hide_index=True, key="runs_gallery_probabilities")

@@ -8,10 +8,12 @@ from fer_core import jobs
 from fer_core.app import job_status
 from fer_core.app import train_form as tf
 from fer_core.common import paths
+from fer_core.common.wording import percent, score
 from fer_core.data.synthetic import DEFAULT_SIZE as SYNTHETIC_DEFAULT_SIZE
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
 from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, load_listed
-from app_pages.common import active_choice, active_dataset, chart, dataset_label, show_table
+from app_pages.common import (PERCENT_POINTS, active_choice, active_dataset, chart, dataset_label, in_percent,
+                              show_table)
 
 
 # widget key of each per-architecture setting (tf.ARCH_FIELDS)
@@ -55,8 +57,7 @@ def _init_state() -> None:
     ss = st.session_state
     if "train_archs" in ss:
         return
-    ss.train_archs = ["simple_cnn"]
-    ss.train_strategies = ["none"]
+    ss.train_archs, ss.train_strategies = tf.remembered_launch() or (["simple_cnn"], ["none"])  # the last launch
     ss.train_recipe = None
     ss.train_device = "auto"
     ss.train_label_smoothing, ss.train_early_stopping, ss.train_seed = 0.0, 0, 0
@@ -175,7 +176,10 @@ if archs:
     estimate = job_status.estimate_duration(archs[0], choice.path or None, ss.train_epochs, paths.checkpoints_dir())
     st.caption(estimate.sentence(n_runs) if estimate else
                "No similar run has finished here yet, so there is no estimate of how long this takes.")
-if st.button("🚀 Launch", type="primary", key="train_launch"):
+launch_col, data_col = st.columns([1, 5], vertical_alignment="center")
+data_col.markdown(f"Trains on **{dataset_label(ds)}** · classes: {choice.class_set} "
+                  "(change it on Home)")
+if launch_col.button("🚀 Launch", type="primary", key="train_launch"):
     arch_values = {}  # None: each architecture's own defaults
     if deep and not per_arch:
         arch_values = {k: ss[ARCH_KEYS[k]] for k in tf.ARCH_FIELDS}
@@ -203,6 +207,7 @@ if st.button("🚀 Launch", type="primary", key="train_launch"):
             st.error(f"Could not queue the runs: {exc}. Check that the checkpoints folder is writable.")
         else:
             st.session_state.train_launched = [str(d) for d in run_dirs]
+            tf.remember_launch(archs, strategies)
 
 
 # ---------------------------------------------------------------- live progress and the job list
@@ -255,10 +260,11 @@ def live_panel() -> None:
                 st.caption(p.pace())
             if p.latest:
                 cols = st.columns(4)
-                for col, (label, key) in zip(cols, (("train loss", "train_loss"), ("train accuracy", "train_acc"),
-                                                     ("val accuracy", "val_acc"), ("val macro-F1", "val_macro_f1"))):
-                    value = p.latest.get(key)
-                    col.metric(label, "–" if value is None else f"{value:.3f}")
+                for col, (label, key, say) in zip(cols, (("train loss", "train_loss", score),
+                                                          ("train accuracy", "train_acc", percent),
+                                                          ("val accuracy", "val_acc", percent),
+                                                          ("val macro-F1", "val_macro_f1", score))):
+                    col.metric(label, say(p.latest.get(key)) or "–")
             if live.figure is not None:
                 chart(st, live.figure, width="stretch", key=f"train_curves_{p.run_id}")
 
@@ -267,9 +273,10 @@ def live_panel() -> None:
     if not recent:
         st.caption("No runs yet.")
         return
-    show_table(st, pd.DataFrame([j.table_row() for j in recent]), hide_index=True, width="stretch",
+    show_table(st, in_percent(pd.DataFrame([j.table_row() for j in recent]), ["test accuracy"]), hide_index=True,
+               width="stretch",
                column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-                              "test accuracy": st.column_config.NumberColumn(format="percent")})
+                              "test accuracy": st.column_config.NumberColumn(**PERCENT_POINTS)})
     for job in recent:
         if job.failure:
             what = "cannot be read" if job.progress.state == UNREADABLE else "failed"

@@ -8,6 +8,7 @@ import sys
 
 from pathlib import Path
 
+from fer_core.common.packages import missing_package, missing_package_message
 from fer_core.data import DataError
 from fer_core.runs.store import RunError
 from fer_core.transforms.eval import TTA_MODES
@@ -223,7 +224,8 @@ class _ProgressBar:
     def __call__(self, event: dict) -> None:
         if event.get("done"):
             row = event["row"]
-            self.stream.write(f"\repoch {row['epoch']}/{event['epochs']}  train loss {row['train_loss']:.3f} "
+            start = "\r" if self.interactive else ""  # piped: whole lines only
+            self.stream.write(f"{start}epoch {row['epoch']}/{event['epochs']}  train loss {row['train_loss']:.3f} "
                               f"acc {row['train_acc']:.3f}  val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f} "
                               f"macro-F1 {row['val_macro_f1']:.3f}  ({row['epoch_seconds']:.1f}s)\n")
         elif self.interactive and "batch" in event:
@@ -479,25 +481,51 @@ def cmd_export(args: argparse.Namespace) -> int:
     from fer_core.inference.export import PARITY_TOLERANCE, export_run
     result = export_run(args.run, args.format, args.out)
     print(f"parity on {result.faces} faces of {result.faces_from}: largest probability difference "
-          f"{result.max_abs_diff:.1e} (allowed {PARITY_TOLERANCE:g}); inputs and classes in {result.sidecar}",
-          file=sys.stderr)
-    print(result.path)
+          f"{result.max_abs_diff:.1e} (allowed {PARITY_TOLERANCE:g}); inputs and classes in {result.sidecar}")
+    print(result.path)  # last, alone on its line, for scripts
     return 0
+
+
+class _FrameProgress:
+    """Frames analysed so far, on stderr: one line rewritten in place on a terminal; piped or logged, a line
+    at each tenth of the video (every 100 frames when its length is unknown), never "frame 1/30frame 2/30"."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.interactive = stream.isatty()
+        self.written = False
+        self.last_step = None
+
+    def __call__(self, done: int, total: int) -> None:
+        text = f"frame {done}" + (f"/{total}" if total else "")
+        if self.interactive:
+            self.stream.write(f"\r{text}")
+        else:
+            step = done * 10 // total if total else done // 100
+            if step == self.last_step:
+                return
+            self.last_step = step
+            self.stream.write(text + "\n")
+        self.written = True
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the rewritten line (nothing to end when nothing was written, or when piped)."""
+        if self.interactive and self.written:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def cmd_video(args: argparse.Namespace) -> int:
     from fer_core.inference.predictor import Predictor
     from fer_core.inference.video import analyse_video, describe_track
     predictor = Predictor.from_run(args.run, device=args.device)
-
-    def progress(done: int, total: int) -> None:
-        print(f"\rframe {done}" + (f"/{total}" if total else ""), end="", file=sys.stderr, flush=True)
-
+    progress = _FrameProgress()
     try:
         analysis = analyse_video(predictor, args.video, fps=args.fps, out_dir=args.out, progress=progress,
                                  detector=args.detector)
     finally:
-        print(file=sys.stderr)
+        progress.close()
     if args.json:
         print(json.dumps({**analysis.to_dict(), "model": predictor.provenance}))
         return 0
@@ -539,7 +567,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR)):
         raise ValueError(f"could not write {out}")
-    note = " (no face found: whole image used)" if search.no_face else " (whole image used)" if search.whole_image else ""
+    note = f" ({search.message})" if search.whole_image else ""
     for i, (t, p) in enumerate(zip(result.targets, result.probabilities), 1):
         print(f"face {i}: {args.method} for {predictor.classes[t]} "
               f"(predicted {predictor.classes[int(p.argmax())]} {float(p.max()):.1%}){note}")
@@ -672,6 +700,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a case nobody handled: one line, never a traceback (FER_DEBUG=1 shows it)
         if os.environ.get("FER_DEBUG"):
             raise
+        if missing := missing_package(exc):  # a command's own imports: a package missing from this Python
+            _error(missing_package_message(missing))
+            return 2
         _error(f"unexpected error ({type(exc).__name__}: {' '.join(str(exc).split())}); run again with "
                "FER_DEBUG=1 for the details, and please report them")
         return 3

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-SHARED_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip"
+# The real FER2013 zip for the real-data tests: $FER2013_ZIP, else ../shared/data/fer2013.zip beside the
+# repository (the tests that need it skip themselves where it is absent).
+SHARED_ZIP = Path(os.environ.get("FER2013_ZIP")
+                  or Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.zip")
 
 # A few images per class and split, like the Kaggle layout (folder names as Kaggle spells them).
 KAGGLE_COUNTS = {"train": {"angry": 6, "disgust": 2, "fear": 5, "happy": 9, "neutral": 6, "sad": 6, "surprise": 4},
@@ -227,3 +231,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# What `-m "not slow"` leaves out, for a quick check while editing (README gives both durations): the
+# browser and real-data tests, the pages driven through AppTest (each run imports and draws a whole page),
+# the command line run as a process (each one imports torch afresh), the memory probes, and every test
+# that trains a model or loads the shared trained run.
+SLOW_FIXTURES = {"trained_run", "run_in_checkpoints", "real_fer2013"}
+SLOW_FOLDERS = {"app_pages", "jobs", "training"}
+SLOW_FILES = {"test_cli.py", "test_paths.py", "test_memory.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        file = Path(str(item.fspath))
+        if (item.get_closest_marker("browser") or item.get_closest_marker("real_data")
+                or file.parent.name in SLOW_FOLDERS or file.name in SLOW_FILES
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.slow)

@@ -72,6 +72,7 @@ def test_train_prints_the_run_folder_last_and_evaluate_prints_json(tmp_path):
     run_dir = Path(result.stdout.strip().splitlines()[-1])
     assert run_dir.parent == tmp_path and (run_dir / "best.pt").exists()
     assert "epoch 1/1" in result.stderr and "test accuracy" in result.stderr
+    assert "\r" not in result.stderr  # piped: whole lines, no carriage returns for a terminal's bar
     config = json.loads((run_dir / "config.json").read_text())
     assert config["imbalance"] == "focal" and config["imbalance_options"] == {"gamma": 1.5}
 
@@ -230,3 +231,22 @@ def test_predict_reads_folders_and_zips_into_a_csv_reporting_bad_files(bundled_m
                < 1e-3 for r in good)
     assert all(r["error"] and not r["label"] for r in rows if r not in good)
     assert {(r["model"], r["arch"]) for r in rows} == {("builtin", "fast_cnn")}  # provenance on every row
+
+
+@pytest.mark.parametrize("blocked, args", [
+    ("cv2", ["data", "summary"]),  # imported as the CLI starts
+    ("sklearn", ["train", "--arch", "hog_svm", "--synthetic-size", "70", "--epochs", "1"]),  # in a command
+])
+def test_a_missing_package_is_one_line_naming_it_and_the_install_command(blocked, args, tmp_path):
+    """As with the system Python instead of the project's venv: no traceback, what to install and how."""
+    start = (f"import sys, runpy; sys.modules[{blocked!r}] = None; sys.argv = ['fer_core', *sys.argv[1:]]; "
+             "runpy.run_module('fer_core', run_name='__main__')")
+    out = ["--out", str(tmp_path)] if args[0] == "train" else []
+    result = subprocess.run([sys.executable, "-c", start, *args, *out], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, env=os.environ.copy())
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("error: the Python package ")
+    assert {"cv2": "'opencv-python-headless'", "sklearn": "'scikit-learn'"}[blocked] in lines[0]
+    assert "pip install -r requirements.txt" in lines[0] and ".venv/bin/python -m fer_core" in lines[0]

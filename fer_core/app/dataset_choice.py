@@ -1,10 +1,16 @@
-"""Shared helpers for the Streamlit pages that are not UI: which dataset is active, loading it safely."""
+"""Shared helpers for the Streamlit pages that are not UI: which dataset is active, remembering it
+across reloads (app/settings.py), loading it safely."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fer_core.app.settings import read_settings, update_settings
+from fer_core.common.emotions import CLASS_SETS
 from fer_core.common.synthetic import SYNTHETIC, is_synthetic_source
 from fer_core.data import DataError, FaceDataset, load_dataset
+
+MAX_PATH_CHARS = 4096
+
 
 @dataclass
 class DatasetChoice:
@@ -26,3 +32,20 @@ def load_choice(choice: DatasetChoice) -> tuple[FaceDataset | None, str | None]:
         return None, str(exc)
     except (OSError, ValueError) as exc:
         return None, f"Could not read the dataset: {exc}"
+
+
+def remember_choice(choice: DatasetChoice) -> None:
+    """Store the choice in the data folder, so a reload or a link to any page keeps using it."""
+    update_settings(dataset=choice.path, class_set=choice.class_set)
+
+
+def remembered_choice() -> DatasetChoice:
+    """The choice stored by `remember_choice`; the synthetic faces when there is none or it is not a
+    well-formed record (only two bounded strings are taken from the file)."""
+    record = read_settings()
+    dataset, class_set = record.get("dataset"), record.get("class_set")
+    if not isinstance(dataset, str) or not dataset.strip() or len(dataset) > MAX_PATH_CHARS or "\x00" in dataset:
+        return DatasetChoice()
+    if class_set not in CLASS_SETS:
+        class_set = "all"
+    return DatasetChoice(dataset, class_set)

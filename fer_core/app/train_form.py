@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_core import jobs
+from fer_core.app.settings import read_settings, update_settings
 from fer_core.training.config import RECIPES, TrainConfig, make_config
 from fer_core.common.synthetic import is_synthetic_source
 
@@ -99,6 +100,29 @@ def strategy_names() -> list[str]:
     """The imbalance strategies (classical baselines support only some: see build_configs)."""
     from fer_core.training.imbalance import strategy_names as names
     return names()
+
+
+MAX_REMEMBERED = 64  # names in a remembered selection (more is not a selection this page made)
+
+
+def remember_launch(archs: list[str], strategies: list[str]) -> None:
+    """Remember what was launched, so the page starts from it after a reload or in a new tab."""
+    update_settings(train_archs=list(archs), train_strategies=list(strategies))
+
+
+def remembered_launch() -> tuple[list[str], list[str]] | None:
+    """(architectures, strategies) of the last launch, or None when nothing well-formed is remembered (the
+    file is untrusted: only names this installation offers are taken)."""
+    record = read_settings()
+    archs, strategies = record.get("train_archs"), record.get("train_strategies")
+    if not (_names_among(archs, architecture_names()) and _names_among(strategies, strategy_names())):
+        return None
+    return list(archs), list(strategies)
+
+
+def _names_among(names, offered: list[str]) -> bool:
+    return (isinstance(names, list) and 0 < len(names) <= MAX_REMEMBERED
+            and all(isinstance(n, str) and n in offered for n in names) and len(set(names)) == len(names))
 
 
 def augment_presets() -> list[str]:

@@ -1,4 +1,5 @@
-"""Numbers as the pages and messages say them: ordinals and durations."""
+"""Numbers as the pages and messages say them: ordinals, durations, percentages and scores. One formatter
+per kind of figure, so a figure reads the same on every page and in every message."""
 from __future__ import annotations
 
 
@@ -20,3 +21,17 @@ def format_duration(seconds: float | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def percent(fraction: float | None, digits: int = 1) -> str:
+    """An accuracy or a share as people read it: 0.6486 -> '64.9%'; '' when unknown."""
+    if fraction is None or fraction != fraction:  # None or NaN
+        return ""
+    return f"{fraction:.{digits}%}"
+
+
+def score(value: float | None) -> str:
+    """A score on a 0-1 scale that is not a share (macro-F1, a loss): 0.62708 -> '0.627'; '' when unknown."""
+    if value is None or value != value:
+        return ""
+    return f"{value:.3f}"

@@ -1,6 +1,8 @@
 """Plotly figures and image mosaics for the Dataset page: pure functions, data in, figure out (no Streamlit)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -182,10 +184,24 @@ def sharpness_histogram(ds: FaceDataset, sharpness: np.ndarray | None = None, bi
                         hovertemplate=f"{split}<br>sharpness ≈ %{{x:.3g}}: %{{y}} images<extra></extra>")
     note = (f"{outside:,} of {len(logs):,} images lie outside the {ordinal(percentiles[0])} to "
             f"{ordinal(percentiles[1])} percentile and are not drawn") if outside else "every image is drawn"
+    ticks = log_ticks(10 ** low, 10 ** high)
+    fig.update_xaxes(tickvals=ticks, ticktext=[f"{t:,.{max(0, -math.floor(math.log10(t)))}f}" for t in ticks])
     fig.update_layout(xaxis_type="log", xaxis_title="sharpness (variance of the Laplacian)",
                       yaxis_title="images", legend_title="split", margin=dict(t=50, b=10),
                       title=dict(text=note, font=dict(size=13)))
     return fig
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Tick values for a log axis from `low` to `high`: 1-2-5 steps of each decade (1, 2, 5, 10, 20, 50, ...),
+    thinned to powers of ten over a wide range, so every label reads as a whole number (Plotly's own labels
+    on a short log axis read "5 6 7 8 9 1000 2 3")."""
+    if not (low > 0 and high >= low):
+        return []
+    decades = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 1)
+    steps = (1,) if len(decades) > 4 else (1, 2, 5)
+    ticks = [m * 10.0 ** d for d in decades for m in steps if low <= m * 10.0 ** d <= high]
+    return ticks or [low, high]
 
 
 def embedding_scatter(coords: np.ndarray, ds: FaceDataset, indices: np.ndarray, title: str = "") -> go.Figure:
@@ -228,9 +244,18 @@ def face_tiles(ds: FaceDataset, indices, scale: int = 2) -> tuple[list[np.ndarra
     return tiles, captions
 
 
-def duplicate_examples(report: QualityReport, kind: str = "cross_split", limit: int = 6) -> list[DuplicateGroup]:
+def duplicate_examples(report: QualityReport, kind: str = "cross_split", limit: int = 6,
+                       near_blank: bool = False) -> list[DuplicateGroup]:
     """Up to `limit` duplicate groups of one kind: "cross_split" (leakage between splits),
-    "conflicting" (same pixels, different labels) or "all" (cross-split and conflicting ones first)."""
+    "conflicting" (same pixels, different labels) or "all" (cross-split and conflicting ones first).
+    Groups of near-blank images (all black, all grey: the same "picture" by chance, not a copied face) are
+    kept apart: only they with `near_blank`, else only the others."""
+    blank = set(report.near_blank)
+    kept = [g for g in _duplicates_of_kind(report, kind) if (g.members[0] in blank) == near_blank]
+    return kept[:max(0, limit)]
+
+
+def _duplicates_of_kind(report: QualityReport, kind: str) -> list[DuplicateGroup]:
     if kind not in DUPLICATE_KINDS:
         raise ValueError(f"unknown duplicate kind {kind!r}; valid: {', '.join(DUPLICATE_KINDS)}")
     if kind == "cross_split":
@@ -239,4 +264,11 @@ def duplicate_examples(report: QualityReport, kind: str = "cross_split", limit: 
         groups = [g for g in report.groups if g.conflicting_labels]
     else:
         groups = sorted(report.groups, key=lambda g: (not g.cross_split, not g.conflicting_labels))
-    return groups[:max(0, limit)]
+    return groups
+
+
+def where_copies_are(group: DuplicateGroup) -> str:
+    """Which splits a group's copies are in: '3 identical images: 2 in train, 1 in test'."""
+    order = [*SPLITS, *sorted(set(group.splits) - set(SPLITS))]
+    where = ", ".join(f"{group.splits.count(split)} in {split}" for split in order if split in group.splits)
+    return f"{len(group.members)} identical images: {where}"

@@ -161,21 +161,23 @@ def predict_many(predictor, inputs: Iterable[ImageInput], detect: bool = True, t
 
 
 def result_rows(results: Iterable[ImageResult], classes: list[str], provenance: dict) -> Iterator[dict]:
-    """One row per face (image, face, box, label, confidence, a probability per class, the model) or
-    one per unreadable image (its error): what the CSV and the app's table hold."""
+    """One row per face (image, face, box, label, confidence, a probability per class, `no_face`: no face
+    was found and the whole image was classified, the model) or one per unreadable image (its error):
+    what the CSV and the app's table hold."""
     model = {"model": provenance.get("model"), "arch": provenance.get("arch"),
              "trained_on": "SYNTHETIC faces" if provenance.get("synthetic") else provenance.get("dataset")}
     empty = {c: None for c in classes}
     for result in results:
         if result.error is not None:
             yield {"image": result.name, "face": None, "x": None, "y": None, "w": None, "h": None, "label": None,
-                   "confidence": None, **empty, **model, "error": result.error}
+                   "confidence": None, **empty, "no_face": None, **model, "error": result.error}
             continue
         for i, face in enumerate(result.prediction["faces"], 1):
             box = face["box"] or {}
             yield {"image": result.name, "face": i, **{k: box.get(k) for k in ("x", "y", "w", "h")},
                    "label": face["label"], "confidence": face["confidence"],
-                   **{c: face["probabilities"][c] for c in classes}, **model, "error": None}
+                   **{c: face["probabilities"][c] for c in classes},
+                   "no_face": bool(result.prediction.get("no_face")), **model, "error": None}
 
 
 def write_csv(results: Iterable[ImageResult], path: str | os.PathLike, classes: list[str],

@@ -5,9 +5,10 @@
 Frames are read one at a time and sampled at `fps` (every k-th source frame); no frame is kept, so a
 long video costs only its rows (one small dict per face per sampled frame). In each sampled frame the faces are found (inference/faces.py) and
 classified in one batch; an IoU tracker joins each face to the track whose last box overlaps it most,
-so "face 2" stays face 2 across frames. With `out_dir`, every face row goes to `emotions.csv`, the
-per-track summary to `summary.json`, and the sampled frames with their boxes and labels to
-`annotated.mp4`, all as the video is read.
+so "face 2" stays face 2 across frames; a cut (a new shot, the next photo of a slideshow: the frame changes
+as a whole) ends every track, so different people in the same place are not merged. With `out_dir`, every
+face row goes to `emotions.csv`, the per-track summary to `summary.json`, and the sampled frames with their
+boxes and labels to `annotated.mp4`, all as the video is read.
 """
 from __future__ import annotations
 
@@ -24,10 +25,16 @@ import numpy as np
 from fer_core.common.emotions import display
 from fer_core.inference.faces import DEFAULT_DETECTOR, FaceBox, crop_face, detect_faces, draw_boxes
 
+# FFmpeg's own log lines ("moov atom not found") would come before our one-line error: OpenCV reads this
+# when its FFmpeg backend first opens a file, so it is set before any capture is made (quiet = -8).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 DEFAULT_FPS = 5.0
 TRACK_IOU = 0.3          # a face overlapping a track's last box this much continues that track
 TRACK_MAX_GAP_S = 1.0    # a track not seen for this long ends; a face there later starts a new one
 MAX_VIDEO_PIXELS = 4096 * 2304  # per frame: 4K passes; an 8000x8000 frame cost 2.2 GB before this check
+CUT_DIFFERENCE = 30.0    # mean grey-level change (0-255) between sampled frames, on thumbnails: a new shot
+CUT_THUMBNAIL = (32, 32)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 ProgressFn = Callable[[int, int], None]  # (sampled frames done, sampled frames expected or 0 if unknown)
@@ -71,12 +78,28 @@ class Track:
                 "mean_probabilities": {c: round(float(p), 5) for c, p in zip(classes, mean)}}
 
 
+def thumbnail(gray: np.ndarray) -> np.ndarray:
+    return cv2.resize(gray, CUT_THUMBNAIL, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def is_cut(previous: np.ndarray | None, current: np.ndarray, threshold: float = CUT_DIFFERENCE) -> bool:
+    """Whether two sampled frames' thumbnails (`thumbnail`) belong to different shots: a scene change, the
+    next photo of a slideshow. Movement within one shot changes a 32x32 thumbnail far less."""
+    return previous is not None and float(np.mean(np.abs(current - previous))) > threshold
+
+
 class IouTracker:
     """Greedy IoU matching of each frame's boxes to live tracks (best overlaps first)."""
 
     def __init__(self, iou_threshold: float = TRACK_IOU, max_gap_s: float = TRACK_MAX_GAP_S):
         self.iou_threshold, self.max_gap_s = iou_threshold, max_gap_s
         self.tracks: list[Track] = []
+
+    def cut(self) -> None:
+        """A new shot starts: no face after it continues a track from before it (faces of different people
+        in the same place of consecutive shots would otherwise be merged into one track)."""
+        for track in self.tracks:
+            track.last_time_s = float("-inf")
 
     def assign(self, boxes: list[FaceBox], time_s: float) -> list[Track]:
         """The track of each box (new ones for boxes that continue none), in `boxes` order."""
@@ -193,7 +216,7 @@ def analyse_video(predictor, path: str | os.PathLike, fps: float = DEFAULT_FPS, 
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     expected = -(-total // sample_step(capture, fps)) if total > 0 else 0  # ceil: frames 0, k, 2k, ...
     classes = list(predictor.classes)
-    tracker, rows, writer, done, last_time = IouTracker(), [], None, 0, 0.0
+    tracker, rows, writer, done, last_time, previous = IouTracker(), [], None, 0, 0.0, None
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -205,6 +228,10 @@ def analyse_video(predictor, path: str | os.PathLike, fps: float = DEFAULT_FPS, 
             if should_stop is not None and should_stop():
                 break
             gray = cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY)
+            current = thumbnail(gray)
+            if is_cut(previous, current):
+                tracker.cut()
+            previous = current
             boxes = detect_faces(gray, detector or DEFAULT_DETECTOR)
             probabilities = predictor.predict_faces(np.stack([crop_face(gray, b) for b in boxes])) if boxes else []
             tracks = tracker.assign(boxes, frame.time_s)
@@ -313,6 +340,8 @@ def track_timeline(rows: list[dict], track: int, classes: list[str]) -> dict[str
 
 
 def describe_track(summary: dict) -> str:
-    """One line, e.g. 'face 1: mostly 😄 Happy (62% of 8.4 s)'."""
+    """One line, e.g. 'face 1: mostly 😄 Happy (62% of 8.4 s)'; 'most often' when the commonest emotion
+    holds no majority (36% is not "mostly")."""
     share = summary["share_of_time"][summary["dominant"]]
-    return f"face {summary['track']}: mostly {display(summary['dominant'])} ({share:.0%} of {summary['seconds']:.1f} s)"
+    how = "mostly" if share > 0.5 else "most often"
+    return f"face {summary['track']}: {how} {display(summary['dominant'])} ({share:.0%} of {summary['seconds']:.1f} s)"

@@ -26,10 +26,11 @@ from fer_core.common.emotions import ALL_CLASSES
 from fer_core.common.spreadsheet import safe_cell
 from fer_core.runs.store import RunRecord
 from fer_core.common.synthetic import is_synthetic_source
+from fer_core.common.wording import percent as say_percent, score as say_score
 
 F1_PREFIX = "f1_"
 PROB_PREFIX = "prob_"
-STRATEGY_COLUMNS = ("model", "strategy", "test_accuracy", "test_accuracy_sd", "macro_f1", "macro_f1_sd",
+STRATEGY_COLUMNS = ("data", "model", "strategy", "test_accuracy", "test_accuracy_sd", "macro_f1", "macro_f1_sd",
                     "val_accuracy", "val_macro_f1", "best_val_score", "val_metric", "epochs", "best_epoch", "seeds",
                     "runs", "run_id")
 # The strategy table's score columns, where the best value of each column is highlighted.
@@ -73,11 +74,16 @@ def config_differences(records: Sequence[RunRecord]) -> pd.DataFrame:
     for key in keys:
         values = [json.dumps(r.config.get(key), sort_keys=True, default=str) for r in records]
         if len(set(values)) > 1:
-            rows.append({"setting": key, **{r.run_id: _shown(r.config.get(key, "(not set)")) for r in records}})
+            rows.append({"setting": key, **{r.run_id: _shown(key, r.config.get(key, "(not set)")) for r in records}})
     return pd.DataFrame(rows, columns=["setting", *(r.run_id for r in records)])
 
 
-def _shown(value) -> str:
+def _shown(key: str, value) -> str:
+    """A config value for people: the data source by name (synthetic said), nothing set as a dash."""
+    if key == "data" and is_synthetic_source(value):
+        return "synthetic faces"
+    if value is None:
+        return "–"
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
@@ -220,7 +226,8 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
             continue
         best_val, metric = _best_val(r)
         val_accuracy, val_macro_f1 = _val_scores(r)
-        rows.append({"model": r.config.get("arch"), "strategy": strategy_label(r.config), "setting": _setting(r.config),
+        rows.append({"data": data_label(r.config), "model": r.config.get("arch"), "strategy": strategy_label(r.config),
+                     "setting": _setting(r.config),
                      "test_accuracy": r.evaluation.get("accuracy"), "macro_f1": r.evaluation.get("macro_f1"),
                      "val_accuracy": val_accuracy, "val_macro_f1": val_macro_f1, "best_val_score": best_val,
                      "val_metric": metric, "epochs": len(r.metrics),
@@ -228,8 +235,9 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=list(STRATEGY_COLUMNS))
     df = pd.DataFrame(rows)
-    df["runs"] = df.groupby(["model", "strategy"])["run_id"].transform("size")
-    repeats = df.groupby(["model", "strategy", "setting"])
+    pair = ["data", "model", "strategy"]  # scores on different data are never set against each other
+    df["runs"] = df.groupby(pair)["run_id"].transform("size")
+    repeats = df.groupby([*pair, "setting"])
     df["seeds"] = repeats["run_id"].transform("size")
     for column in ("test_accuracy", "macro_f1"):
         df[f"{column}_sd"] = repeats[column].transform("std")  # NaN for a single seed
@@ -240,7 +248,7 @@ def strategy_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     # Stable sorts: among equal val scores the first run given (the newest from list_runs) wins.
     df = df.sort_values("best_val_score", ascending=False, na_position="last", kind="stable")
     df = df.sort_values("mean_val", ascending=False, na_position="last", kind="stable")
-    df = df.drop_duplicates(["model", "strategy"]).sort_values(["model", "strategy"], kind="stable")
+    df = df.drop_duplicates(pair).sort_values(pair, kind="stable")
     df["best_val_score"] = df["mean_val"]
     return df[list(STRATEGY_COLUMNS)].reset_index(drop=True)
 
@@ -254,26 +262,33 @@ def strategy_display(table: pd.DataFrame) -> pd.DataFrame:
     shown["test_accuracy"] = [mean_sd_text(m, sd, percent=True)
                               for m, sd in zip(table["test_accuracy"], table["test_accuracy_sd"])]
     shown["macro_f1"] = [mean_sd_text(m, sd) for m, sd in zip(table["macro_f1"], table["macro_f1_sd"])]
+    shown["val_accuracy"] = [say_percent(v) for v in table["val_accuracy"]]  # as the test accuracy beside it
+    shown["val_macro_f1"] = [say_score(v) for v in table["val_macro_f1"]]
     return shown
 
 
-def best_in_column(table: pd.DataFrame) -> dict[str, int | None]:
-    """For each score column of a strategy table, the row holding its highest value (None if none)."""
-    best = {}
-    for column in SCORE_COLUMNS:
-        values = pd.to_numeric(table[column], errors="coerce") if column in table else pd.Series(dtype=float)
-        best[column] = None if values.isna().all() else int(values.idxmax())
+def best_in_column(table: pd.DataFrame) -> dict[str, list[int]]:
+    """For each score column of a strategy table, the rows holding its highest value among the rows on the
+    same data (one per data source with two rows or more: runs on different data are never ranked)."""
+    best = {column: [] for column in SCORE_COLUMNS}
+    for _, group in table.groupby("data", sort=False) if "data" in table else []:
+        if len(group) < 2:
+            continue
+        for column in SCORE_COLUMNS:
+            values = pd.to_numeric(group[column], errors="coerce") if column in group else pd.Series(dtype=float)
+            if not values.isna().all():
+                best[column].append(int(values.idxmax()))
     return best
 
 
 def highlight_best(shown: pd.DataFrame, table: pd.DataFrame):
-    """The display table as a pandas Styler with the best value of each score column in bold green
-    (read from the numeric `table`, since the display shows text)."""
+    """The display table as a pandas Styler with the best value of each score column, among the runs on
+    the same data, in bold green (read from the numeric `table`, since the display shows text)."""
     best = best_in_column(table)
 
     def style(column: pd.Series) -> list[str]:
-        row = best.get(column.name)
-        return ["font-weight: bold; color: #1b7f3b" if row is not None and i == row else "" for i in column.index]
+        rows = best.get(column.name, [])
+        return ["font-weight: bold; color: #1b7f3b" if i in rows else "" for i in column.index]
 
     return shown.style.apply(style, subset=[c for c in SCORE_COLUMNS if c in shown])
 
@@ -282,7 +297,7 @@ def mean_sd_text(mean: float, sd: float, percent: bool = False) -> str:
     """'63.2% ± 0.4' for a mean over seeds, or just '63.2%' when there is one seed (sd NaN)."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return ""
-    value = f"{mean:.1%}" if percent else f"{mean:.3f}"
+    value = say_percent(mean) if percent else say_score(mean)
     if sd is None or math.isnan(sd):
         return value
     return f"{value} ± {sd * 100:.1f}" if percent else f"{value} ± {sd:.3f}"

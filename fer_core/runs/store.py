@@ -40,6 +40,7 @@ from fer_core.common.processes import is_run_process, process_start_time
 from fer_core.runs.fields import CONFIG_FIELDS, EVALUATION_FIELDS, STATUS_FIELDS, bad_field
 from fer_core.runs.notes import RunNotes, read_notes
 from fer_core.common.synthetic import is_synthetic_source
+from fer_core.common.wording import percent
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "running")
@@ -352,6 +353,18 @@ class RunRecord:
         scores = ev if (ev.get("tta") or "none") == tta else ev.get("without_tta") if tta == "none" else None
         accuracy = scores.get("accuracy") if isinstance(scores, dict) else None
         return float(accuracy) if isinstance(accuracy, (int, float)) and 0 <= accuracy <= 1 else None
+
+    def test_accuracy_text(self) -> str | None:
+        """The model's headline test accuracy in words, the one source for every page: '64.9%' or, for an
+        evaluation with test-time augmentation, '64.9% one pass per face, 65.8% with flip TTA'; None where
+        it was not measured."""
+        one_pass, tta = self.test_accuracy("none"), (self.evaluation or {}).get("tta") or "none"
+        with_tta = self.test_accuracy(tta) if tta != "none" else None
+        if with_tta is None:
+            return None if one_pass is None else percent(one_pass)
+        if one_pass is None:
+            return f"{percent(with_tta)} with {tta} TTA"
+        return f"{percent(one_pass)} one pass per face, {percent(with_tta)} with {tta} TTA"
 
     def summary(self) -> dict:
         """One flat row for tables: identity, status and headline metrics."""

@@ -6,6 +6,7 @@ import json
 import zipfile
 
 import cv2
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from fer_core.common.emotions import DISPLAY_NAMES
@@ -39,7 +40,24 @@ def test_a_file_that_is_not_a_photo_gets_a_friendly_message(run_in_checkpoints):
     at.file_uploader(key="demo_upload").set_value(("cat.jpg", b"definitely not a picture", "image/jpeg"))
     at.run()
     assert not at.exception
-    assert "doesn't look like a photo" in at.error[0].value
+    assert at.error[0].value == ("cat.jpg is not an image: it looks like a text file. "
+                                 "Upload a PNG, JPEG, BMP, GIF, TIFF, WebP or PGM image.")
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small JPEG whose header says it is width x height pixels (what a 63 MP camera photo declares)."""
+    data = bytearray(cv2.imencode(".jpg", generate_synthetic(40, seed=3).images[0])[1].tobytes())
+    sof = data.index(b"\xff\xc0")  # start of frame: marker, length (2), precision (1), height (2), width (2)
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_an_oversized_photo_is_refused_with_the_real_reason(run_in_checkpoints):
+    at = demo_page().run()
+    at.file_uploader(key="demo_upload").set_value(("camera.jpg", jpeg_claiming(9000, 7000), "image/jpeg"))
+    at.run()
+    assert not at.exception
+    assert "9000x7000 pixels, over the 50,000,000-pixel limit; resize it first" in at.error[0].value
 
 
 def upload_face(at: AppTest) -> AppTest:
@@ -82,25 +100,43 @@ def test_a_model_trained_on_synthetic_faces_is_flagged_beside_the_answer(run_in_
 
 
 def test_a_zip_of_photos_gives_a_table_a_count_per_emotion_and_a_csv_listing_unreadable_files(bundled_model):
-    faces = generate_synthetic(40, seed=3).images[:3]
+    from tests.inference.test_live import frame_with_faces
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        for i, face in enumerate(faces):
-            zf.writestr(f"class/photo{i}.png", cv2.imencode(".png", face)[1].tobytes())
+        zf.writestr("class/two.png", cv2.imencode(".png", frame_with_faces(2))[1].tobytes())
+        zf.writestr("class/one.png", cv2.imencode(".png", frame_with_faces(1, seed=5))[1].tobytes())
+        zf.writestr("class/wall.png", cv2.imencode(".png", np.full((200, 300), 110, np.uint8))[1].tobytes())
         zf.writestr("class/broken.jpg", b"not a jpeg")
         zf.writestr("notes.txt", b"not an image: skipped")
     at = demo_page().run()
     at.file_uploader(key="demo_many_upload").set_value(("party.zip", buffer.getvalue(), "application/zip"))
     at.run()
     assert not at.exception and not at.error
-    assert any("4 picture(s), 3 face(s)" in m.value for m in at.markdown)
-    assert at.expander[0].label.startswith("⚠️ 1 file(s) could not be read")
+    # photos read, faces, photos without a face and failures, each counted apart
+    assert any(m.value == "**3 photos read: 3 faces found; no face found in 1 photo; 1 file could not be read.**"
+               for m in at.markdown)
+    assert any("No face was found in party.zip:class/wall.png" in c.value for c in at.caption)
+    assert "1 file(s) could not be read" in at.warning[0].value
+    assert list(at.dataframe[0].value["image"]) == ["party.zip:class/broken.jpg"]  # shown, not folded away
     table = at.dataframe[-1].value
-    assert list(table["image"]) == [f"party.zip:class/photo{i}.png" for i in range(3)]
+    assert list(table["image"]) == ["party.zip:class/one.png"] + ["party.zip:class/two.png"] * 2
     assert set(table["label"]) <= {"angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"}
     chart = at.get("plotly_chart")[0]
     assert chart.proto.spec and "demo_many_counts" in chart.proto.id
+    assert sum(json.loads(chart.proto.spec)["data"][0]["y"]) == 3  # the wall's guess is not counted
     assert at.get("download_button")[0].label.startswith("⬇️ All rows as CSV")
+
+
+def test_a_zip_without_photos_says_why_plainly(bundled_model):
+    at = demo_page().run()
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("readme.txt", b"no photos here")
+    at.file_uploader(key="demo_many_upload").set_value(("empty.zip", empty.getvalue(), "application/zip"))
+    at.run()
+    assert not at.exception
+    assert at.error[0].value.startswith("empty.zip could not be used: the zip holds no image files")
+    assert not any("read:" in m.value for m in at.markdown) and not at.expander
 
 
 def test_the_answer_shows_the_boxed_photo_the_runner_up_what_sure_means_and_a_fresh_start(bundled_model):
@@ -119,7 +155,8 @@ def test_the_answer_shows_the_boxed_photo_the_runner_up_what_sure_means_and_a_fr
     sure = next(c.value for c in at.caption if c.value.startswith('"Sure" is the share'))
     one_pass = json.loads((bundled_model / "evaluation.json").read_text())["without_tta"]["accuracy"]
     # the one-pass accuracy, as the page answers (no TTA)
-    assert f"3,589 test faces it was checked on, its answer was right {one_pass:.0%} of the time" in sure
+    assert f"3,589 test faces it was checked on, its answer was right {one_pass:.1%} of the time" in sure
+    assert "right 64.9% of the time" in sure  # the figure README and the Dataset page give, one pass per face
     assert any("stay on this computer" in c.value for c in at.caption)
     at.button(key="demo_try_another_upload").click().run()
     assert not at.exception and not at.get("progress")  # the answer is gone: an empty upload box again

@@ -58,6 +58,8 @@ def test_a_dataset_sample_can_be_explained_and_methods_scored(run_in_checkpoints
     at.radio(key="explain_source").set_value("Dataset sample").run()
     assert not at.exception
     assert any("(true:" in s.value for s in at.subheader)
+    assert any(c.value.startswith("A face from the dataset, 48×48") for c in at.caption)
+    assert not any("No face detected" in c.value for c in at.caption)
     at.button(key="explain_score_methods").click().run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 2  # probability bars + one bar per method
@@ -87,8 +89,12 @@ def test_the_same_face_is_explained_by_another_run_side_by_side(run_in_checkpoin
     at.run()
     assert not at.exception, "\n".join(at.exception[0].stack_trace)
     (tiles,), (tips,) = gallery_tiles(at), gallery_tooltips(at)
-    assert len(tiles) == 3 and tiles[2].startswith("predicts ") and f" · {second.name} ·" in tiles[2]
+    # numbered maps short enough for a tile (about 29 characters), the runs named in a legend below
+    assert len(tiles) == 3 and tiles[1].startswith("(1) ") and tiles[2].startswith("(2) predicts ")
+    assert max(len(t) for t in tiles) <= 29
     assert tips[2].startswith(f"{second.name} ·") and ": predicts" in tips[2]
+    legend = next(c.value for c in at.caption if c.value.startswith("Maps by: "))
+    assert f"(1) {run_in_checkpoints.name} ·" in legend and f"; (2) {second.name} ·" in legend
 
 
 def test_the_bundled_model_is_offered_first_and_named(bundled_model, run_in_checkpoints):

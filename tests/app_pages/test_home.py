@@ -1,13 +1,23 @@
 """The Streamlit app, page by page, through streamlit.testing.v1.AppTest."""
 from __future__ import annotations
 
+import json
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app_pages.app import open_app
 
 from tests.app.test_uploads import class_folder_entries, make_zip
 
+
+
+@pytest.fixture
+def checkpoints_without_scheduler(isolated_project_dirs, monkeypatch):
+    """The app's checkpoints folder, where launched runs stay queued (no process is started)."""
+    from fer_core.jobs import queue
+    monkeypatch.setattr(queue, "ensure_scheduler", lambda root=None: False)
+    return isolated_project_dirs / "checkpoints"
 
 
 def home() -> AppTest:
@@ -83,3 +93,27 @@ def test_home_refused_upload_shows_why_and_keeps_the_dataset():
     assert "'../evil.png'" in at.error[0].value
     assert at.session_state["active_dataset"].is_synthetic
     assert any("SYNTHETIC" in s.value for s in at.subheader)
+
+
+def test_a_reload_or_a_link_to_a_page_keeps_the_chosen_dataset(kaggle_zip, checkpoints_without_scheduler):
+    at = open_app().run()
+    at.text_input(key="home_dataset_path").set_value(str(kaggle_zip))
+    at.selectbox(key="home_class_set").set_value("no_disgust")
+    at.button[0].click().run()
+    assert not at.exception
+
+    reloaded = open_app().run()  # a new browser session: F5, or another tab
+    assert reloaded.text_input(key="home_dataset_path").value == str(kaggle_zip)
+    assert reloaded.selectbox(key="home_class_set").value == "no_disgust"
+    assert any(str(kaggle_zip) in s.value for s in reloaded.subheader)
+
+    train = open_app("train").run()  # a link straight to Train: the dataset is said beside Launch
+    assert not train.exception
+    assert any(f"Trains on **📁 {kaggle_zip}** · classes: no_disgust" in m.value for m in train.markdown)
+    train.number_input(key="train_epochs").set_value(1)
+    train.number_input(key="train_batch_size").set_value(8)
+    train.button(key="train_launch").click().run()
+    assert not train.exception and not train.error, [e.value for e in train.error]
+    [run_dir] = [p for p in checkpoints_without_scheduler.iterdir() if p.is_dir()]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["data"], config["class_set"]) == (str(kaggle_zip), "no_disgust")

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from streamlit.testing.v1 import AppTest
 
@@ -10,7 +13,7 @@ from tests.app_pages.app import gallery_tiles, open_app
 from fer_core import runs
 from fer_core.runs import compare
 from fer_core.training.config import TrainConfig
-from fer_core.common.emotions import display
+from fer_core.common.emotions import EMOJI, display
 from tests.conftest import train_here
 
 
@@ -77,7 +80,11 @@ def test_the_gallery_shows_the_images_of_the_chosen_pair(run_in_checkpoints):
                                                                "cells": [[classes.index(pair[0]), pair[1]]]}}
         at.run()
         assert not at.exception
-        assert len(gallery_tiles(at)[0]) == min(int(counts.loc[pair]), 40)
+        (tiles,) = gallery_tiles(at)
+        assert len(tiles) == min(int(counts.loc[pair]), 40)
+        # short enough for a 144 px tile (about 22 characters), the true class included
+        true_icon = EMOJI[pair[0]]
+        assert all(re.fullmatch(rf"{EMOJI[pair[1]]} \d+% · true {true_icon} \d+%", c) and len(c) <= 22 for c in tiles)
 
 
 def test_when_the_runs_data_is_gone_the_page_says_so_and_still_shows_the_matrix(run_in_checkpoints, tmp_path):
@@ -241,3 +248,17 @@ def test_a_damaged_photo_evaluation_is_listed_as_such_and_hides_nothing(run_in_c
 def test_without_photo_evaluations_the_page_shows_no_such_section(run_in_checkpoints):
     at = open_page()
     assert not at.exception and not [e for e in at.expander if "Accuracy on real photos" in e.label]
+def test_accuracy_reads_the_same_in_every_table(run_in_checkpoints):
+    """One formatter: the runs table, the strategy table and Train's recent runs give 65.8%-style figures."""
+    accuracy = json.loads((run_in_checkpoints / runs.EVALUATION).read_text())["accuracy"]
+    at = open_page(rows=[0])
+    assert not at.exception
+    runs_table = at.dataframe(key="runs_table")
+    assert runs_table.value["test_accuracy"].iloc[0] == pytest.approx(100 * accuracy)  # percentage points ...
+    assert json.loads(runs_table.proto.columns)["test_accuracy"]["type_config"]["format"] == "%.1f%%"  # ... 1 decimal
+    strategy = next(d.value for d in at.dataframe if "val_metric" in d.value.columns)
+    assert strategy["test_accuracy"].iloc[0] == f"{accuracy:.1%}" and strategy["val_accuracy"].iloc[0].endswith("%")
+    train = at.switch_page("app_pages/train.py").run()
+    recent = train.dataframe[0]
+    assert recent.value["test accuracy"].iloc[0] == pytest.approx(100 * accuracy)
+    assert json.loads(recent.proto.columns)["test accuracy"]["type_config"]["format"] == "%.1f%%"

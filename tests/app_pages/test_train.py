@@ -168,3 +168,49 @@ def test_after_its_runs_end_the_launch_banner_links_to_their_results(checkpoints
     assert not at.exception
     assert at.title[0].value == "📊 Runs" and "train_launched" not in at.session_state  # the banner is done
     assert at.session_state["runs_table"]["selection"]["rows"] == [0]  # Runs opens with that run selected
+
+
+def test_the_live_tiles_give_accuracy_in_percent_as_the_charts_and_tables_do(checkpoints, no_scheduler):
+    import subprocess
+
+    from fer_core.common.processes import process_start_time
+    worker = subprocess.Popen(["sleep", "120"])
+    running = runs.create_run(TrainConfig(epochs=6), checkpoints)
+    runs.append_metrics(running, {"epoch": 1, "train_loss": 1.2345, "train_acc": 0.3951, "val_loss": 1.3,
+                                  "val_acc": 0.5127, "val_macro_f1": 0.4019, "lr": 0.001, "epoch_time_s": 2.0,
+                                  "elapsed_s": 2.0})
+    runs.write_status(running, "running", phase="training", epoch=2, batch=1, batches=20, pid=worker.pid,
+                      pid_start=process_start_time(worker.pid))
+    try:
+        at = open_page()
+        assert not at.exception
+        tiles = {m.label: m.value for m in at.metric}
+        assert tiles == {"train loss": "1.234", "train accuracy": "39.5%", "val accuracy": "51.3%",
+                         "val macro-F1": "0.402"}
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_after_a_reload_the_page_starts_from_the_last_launch(checkpoints, no_scheduler):
+    at = open_page()
+    at.multiselect(key="train_archs").set_value(["fast_cnn", "hog_svm"])
+    at.multiselect(key="train_strategies").set_value(["class_weights"])
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="train_launch").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    reloaded = open_page()  # a new browser session
+    assert reloaded.multiselect(key="train_archs").value == ["fast_cnn", "hog_svm"]
+    assert reloaded.multiselect(key="train_strategies").value == ["class_weights"]
+    assert reloaded.number_input(key="train_epochs").value == tf.arch_defaults("fast_cnn", tf.gpu_available())["epochs"]
+
+
+def test_a_remembered_launch_with_unknown_names_is_ignored(isolated_project_dirs):
+    from fer_core.app.settings import settings_path, update_settings
+    update_settings(train_archs=["simple_cnn", "__import__('os')"], train_strategies=["none"])
+    assert tf.remembered_launch() is None
+    update_settings(train_archs=["fast_cnn"], train_strategies="none")
+    assert tf.remembered_launch() is None
+    update_settings(train_archs=["fast_cnn"], train_strategies=["none"])
+    assert tf.remembered_launch() == (["fast_cnn"], ["none"])
+    assert settings_path().parent == isolated_project_dirs / "data"

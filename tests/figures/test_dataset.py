@@ -161,3 +161,29 @@ def test_duplicate_examples_and_face_tiles():
     assert captions == ["train · Happy · img3", "test · Angry · img4"]
     with pytest.raises(ValueError, match="out of range"):
         figs.face_tiles(ds, [5])
+    assert figs.where_copies_are(cross[0]) == "2 identical images: 1 in train, 1 in test"
+
+
+def test_near_blank_duplicate_groups_are_kept_apart_from_copied_faces():
+    ds = tiny({"train": {"angry": 3, "happy": 2}, "test": {"angry": 2}})
+    ds.images[0] = ds.images[1] = ds.images[5] = 0  # three black images, two splits: a "leak" of nothing
+    ds.images[6] = ds.images[2]  # a real face copied from train into test
+    report = quality_report(ds)
+    assert [g.members for g in figs.duplicate_examples(report, "cross_split")] == [[2, 6]]
+    blank = figs.duplicate_examples(report, "cross_split", near_blank=True)
+    assert [g.members for g in blank] == [[0, 1, 5]]
+    assert figs.where_copies_are(blank[0]) == "3 identical images: 2 in train, 1 in test"
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (500, 2500, [500, 1000, 2000]),  # Plotly's own labels here read "5 6 7 8 9 1000 2"
+    (3, 40, [5, 10, 20]),
+    (0.05, 3e6, [0.1, 1, 10, 100, 1000, 10000, 100000, 1000000]),  # many decades: powers of ten only
+])
+def test_log_axis_ticks_are_whole_readable_numbers(low, high, expected):
+    assert figs.log_ticks(low, high) == pytest.approx(expected)
+
+
+def test_the_sharpness_axis_labels_its_ticks_in_full(ds):
+    fig = figs.sharpness_histogram(ds, np.linspace(500, 2500, len(ds)), percentiles=(0, 100))
+    assert list(fig.layout.xaxis.ticktext) == ["500", "1,000", "2,000"]

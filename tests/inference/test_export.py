@@ -68,7 +68,9 @@ def test_the_cli_exports_and_reports_the_parity(trained_run, tmp_path):
     done = subprocess.run([sys.executable, "-m", "fer_core", "export", "--run", str(trained_run), "--format", "onnx",
                            "--out", str(out)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(out) and "parity on 256 faces" in done.stderr
+    # the parity figure on stdout (README's promise), the file's path last, alone on its line
+    assert done.stdout.splitlines()[-1] == str(out) and "parity on 256 faces" in done.stdout.splitlines()[0]
+    assert "largest probability difference" in done.stdout
     assert (tmp_path / "m.onnx.json").exists()
     bad = subprocess.run([sys.executable, "-m", "fer_core", "export", "--run", str(tmp_path / "nope"), "--format",
                           "onnx"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)

@@ -2,6 +2,8 @@
 and is made only from a completed real-data run."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,15 @@ def test_the_bundled_model_scores_on_publictest(bundled_model):
     from fer_core.inference.evaluation import evaluate_run
     report = evaluate_run(runs.BUILTIN, str(SHARED_ZIP), split="test", device="cpu")
     assert report["n"] == 3589 and report["accuracy"] >= 0.638
+
+
+def test_the_headline_accuracy_says_one_pass_and_tta_apart(bundled_model):
+    """The one source every page quotes: README's figure, one pass per face, then with flip TTA."""
+    assert runs.load_run("builtin").test_accuracy_text() == "64.9% one pass per face, 65.8% with flip TTA"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "64.9% on PublicTest, one pass per face (65.8% with flip TTA)" in readme
+
+
+def test_the_headline_accuracy_of_a_run_without_tta_is_one_figure(trained_run):
+    record = runs.load_run(trained_run)
+    assert record.test_accuracy_text() == f"{record.evaluation['accuracy']:.1%}"

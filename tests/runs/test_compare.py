@@ -122,19 +122,21 @@ def test_confusion_matrix_refuses_a_table_that_is_not_predictions():
         compare.confusion_matrix(pd.DataFrame({"id": ["a"], "label": ["happy"]}))
 
 
-def test_strategy_table_has_one_row_per_model_and_strategy(records):
+def test_strategy_table_has_one_row_per_data_model_and_strategy(records):
+    """The two plain simple_cnn runs learned from different synthetic sets (1,500 and 300 faces): their
+    test sets differ, so they are two rows, never one pair ranked on validation."""
     table = compare.strategy_table(records)
     assert tuple(table.columns) == compare.STRATEGY_COLUMNS
-    assert list(zip(table["model"], table["strategy"])) == [
-        ("hog_svm", "none"), ("simple_cnn", "focal (gamma=1.0)"), ("simple_cnn", "none")]
-    plain = [r for r in _by_state(records, "completed") if r.config["arch"] == "simple_cnn"
-             and r.config["imbalance"] == "none"]
-    row = table.iloc[2]
-    assert row["runs"] == 2
-    best = max(plain, key=lambda r: r.evaluation["best_val_score"])  # chosen on validation, not on test
-    assert row["run_id"] == best.run_id and row["best_val_score"] == best.evaluation["best_val_score"]
-    assert row["test_accuracy"] == best.evaluation["accuracy"] and row["epochs"] == len(best.metrics)
-    svm = table.iloc[0]
+    assert list(zip(table["data"], table["model"], table["strategy"])) == [
+        ("SYNTHETIC (1500 faces)", "simple_cnn", "none"), ("SYNTHETIC (300 faces)", "hog_svm", "none"),
+        ("SYNTHETIC (300 faces)", "simple_cnn", "focal (gamma=1.0)"), ("SYNTHETIC (300 faces)", "simple_cnn", "none")]
+    plain = next(r for r in _by_state(records, "completed") if r.config["arch"] == "simple_cnn"
+                 and r.config["imbalance"] == "none" and r.config["synthetic_size"] == 300)
+    row = table.iloc[3]
+    assert row["runs"] == 1 and row["run_id"] == plain.run_id
+    assert row["best_val_score"] == plain.evaluation["best_val_score"]
+    assert row["test_accuracy"] == plain.evaluation["accuracy"] and row["epochs"] == len(plain.metrics)
+    svm = table.iloc[1]
     assert svm["val_metric"] == "val_acc" and 0 <= svm["best_val_score"] <= 1
     assert compare.strategy_table([]).empty
 
@@ -262,7 +264,8 @@ def test_the_strategy_table_gives_val_accuracy_and_val_macro_f1_their_own_column
     assert "best_val_score" not in shown.columns and {"val_accuracy", "val_macro_f1", "val_metric"} <= set(shown.columns)
     assert "run_id" not in shown.columns and "run_id" in table.columns  # on the page it fits; the CSV has it
     best = cmp.best_in_column(table)
-    assert best["test_accuracy"] == int(table.index[table["strategy"] == "none"][0])
+    assert best["test_accuracy"] == [int(table.index[table["strategy"] == "none"][0])]
+    assert shown["val_accuracy"].iloc[0].endswith("%") and "." in shown["val_macro_f1"].iloc[0]  # as test's
     html = cmp.highlight_best(shown, table).to_html()
     assert html.count("font-weight: bold") >= 1
 
@@ -280,3 +283,46 @@ def test_config_differences_lists_only_the_settings_that_differ(trained_run):
     assert list(diff.index) == ["lr", "seed"]
     assert diff.loc["lr", "other-run"] == "0.01" and diff.loc["seed", "other-run"] == "(not set)"
     assert cmp.config_differences([a, copy.deepcopy(a)]).empty
+
+
+def test_config_differences_name_the_data_and_show_no_raw_null(trained_run):
+    """A synthetic run beside a FER2013 run: 'data' and 'synthetic_size' read as words, not JSON null."""
+    import copy
+
+    from fer_core.runs import compare as cmp
+    synthetic = runs.load_run(trained_run)
+    real = copy.deepcopy(synthetic)
+    real.run_dir = trained_run.parent / "real-run"
+    real.config.update(data="/data/fer2013.zip", synthetic_size=None)
+    diff = cmp.config_differences([synthetic, real]).set_index("setting")
+    assert diff.loc["data"].tolist() == ["synthetic faces", "/data/fer2013.zip"]
+    assert diff.loc["synthetic_size", "real-run"] == "–"
+    assert "null" not in diff.to_string()
+
+
+def test_runs_on_different_data_are_never_ranked_against_each_other(trained_run, tmp_path):
+    """The synthetic run's high score is not the green best over FER2013 runs, nor merged with the FER2013
+    run of the same model and strategy: the best of each column is chosen among runs on the same data."""
+    import json
+
+    from fer_core.runs import compare as cmp
+    for name, data, strategy, accuracy in (("synthetic", None, "none", 0.97), ("fer-none", "/data/fer2013.zip",
+                                            "none", 0.60), ("fer-focal", "/data/fer2013.zip", "focal", 0.62)):
+        run_dir = tmp_path / name
+        shutil.copytree(trained_run, run_dir)
+        config = json.loads((run_dir / "config.json").read_text())
+        config.update(data=data, imbalance=strategy, synthetic_size=None if data else config["synthetic_size"])
+        (run_dir / "config.json").write_text(json.dumps(config))
+        evaluation = json.loads((run_dir / "evaluation.json").read_text())
+        evaluation.update(accuracy=accuracy)
+        (run_dir / "evaluation.json").write_text(json.dumps(evaluation))
+    records = runs.list_runs(tmp_path)
+    table = cmp.strategy_table(records)
+    assert sorted(zip(table["data"], table["strategy"])) == [
+        ("/data/fer2013.zip", "focal"), ("/data/fer2013.zip", "none"), ("SYNTHETIC (1500 faces)", "none")]
+    focal = int(table.index[table["strategy"] == "focal"][0])
+    assert cmp.best_in_column(table)["test_accuracy"] == [focal]  # not the synthetic 97%
+    html = cmp.highlight_best(cmp.strategy_display(table), table).to_html()
+    synthetic = int(table.index[table["data"].str.startswith("SYNTHETIC")][0])
+    green = html.split("</style>")[0]  # the styled cells are listed in the style sheet
+    assert f"_row{focal}_col" in green and f"_row{synthetic}_col" not in green
