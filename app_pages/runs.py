@@ -7,6 +7,7 @@ from fer_core.common.emotions import EMOJI, display
 from fer_core.figures.runs import confusion_heatmap, per_class_f1_bars, run_colours
 from fer_core.figures.training import METRICS, X_AXES, metric_curves
 from fer_core.common.paths import checkpoints_dir
+from fer_core.common.wording import percent
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
 from fer_core.inference.photo_evaluation import evaluation_table, list_photo_evaluations
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
@@ -66,8 +67,9 @@ def show_photo_evaluations(records) -> None:
         st.caption("Each made by `python -m fer_core evaluate --run RUN --photos FOLDER`: every photo of a folder "
                    "of class subfolders through the Demo path (find the face, turn it upright, crop, model), "
                    "scored on its largest face. Photos with no face found are counted apart, never scored.")
-        show_table(st, evaluation_table(found).dropna(axis=1, how="all"), hide_index=True, key="runs_photo_table",
-                   column_config={"accuracy": st.column_config.ProgressColumn("accuracy", **PERCENT),
+        show_table(st, in_percent(evaluation_table(found).dropna(axis=1, how="all"), ["accuracy"]), hide_index=True,
+                   key="runs_photo_table",
+                   column_config={"accuracy": st.column_config.ProgressColumn("accuracy", **PERCENT_POINTS),
                                   "macro-F1": st.column_config.NumberColumn("macro-F1", format="%.3f")})
         usable = [(m, ev) for m, ev in found if "error" not in ev and ev["confusion_matrix"] is not None]
         if not usable:
@@ -76,7 +78,7 @@ def show_photo_evaluations(records) -> None:
         pick = st.selectbox("Show", range(len(usable)), format_func=labels.__getitem__, key="runs_photo_pick")
         model, ev = usable[pick]
         matrix = pd.DataFrame(ev["confusion_matrix"], index=ev["classes"], columns=ev["classes"])
-        chart(st, confusion_heatmap(matrix, title=f"{model}: {ev['accuracy']:.1%} on {ev['n_scored']} photos"),
+        chart(st, confusion_heatmap(matrix, title=f"{model}: {percent(ev['accuracy'])} on {ev['n_scored']} photos"),
               key="runs_photo_cm")
         missed = [f"no face found: {n}" for n in ev["no_face"]] + [
             f"unreadable: {u['photo']}: {u['reason']}" for u in ev["unreadable"]]

@@ -333,8 +333,9 @@ def _evaluate_photos(args: argparse.Namespace) -> int:
           f"{result['n_no_face']}, unreadable {result['n_unreadable']} (detector {result['detector']}, "
           f"tta {result['tta']}, {result['photos_per_second'] or 0:.1f} photos/s); model: {predictor.describe()}")
     if result["n_scored"]:
+        from fer_core.common.wording import percent, score
         print(f"on the largest face of the {result['n_scored']} photo(s) with a face: accuracy "
-              f"{result['accuracy']:.2%}  macro-F1 {result['macro_f1']:.3f}")
+              f"{percent(result['accuracy'], 2)}  macro-F1 {score(result['macro_f1'])}")
         rows = [["class", "precision", "recall", "f1", "photos"]]
         for c, m in result["per_class"].items():
             rows.append([c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])])

@@ -229,7 +229,7 @@ def test_photo_evaluations_are_listed_with_their_confusion_matrix_and_the_photos
     assert "(1 evaluation)" in expander.label
     table = photo_table(at)
     assert table.loc[0, "photos"] == "/home/me/holiday photos" and table.loc[0, "with a face"] == 4
-    assert table.loc[0, "accuracy"] == 0.75 and table.loc[0, "model"] == run_in_checkpoints.name
+    assert table.loc[0, "accuracy"] == 75.0 and table.loc[0, "model"] == run_in_checkpoints.name
     assert "runs_photo_cm" in chart_keys(at)
     assert any("no face found: sad/beach.jpg" in c.value and "unreadable: happy/x.jpg" in c.value for c in at.code)
 

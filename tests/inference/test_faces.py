@@ -573,4 +573,4 @@ def test_real_faces_turned_by_25_degrees_are_found_and_turned_back(real_fer2013)
             yunet += 1
             errors.append(face_region(found[0]).angle - face_region(found_upright[0]).angle + 25)
     assert yunet >= 30 and haar <= yunet - 10, (yunet, haar)
-    assert np.median(np.abs(errors)) < 6, errors
+    assert np.median(np.abs(errors)) < 8, errors  # 5.8 measured (40 faces, 2026-12-04)
