@@ -172,9 +172,11 @@ def test_after_its_runs_end_the_launch_banner_links_to_their_results(checkpoints
 
 def test_the_live_tiles_give_accuracy_in_percent_as_the_charts_and_tables_do(checkpoints, no_scheduler):
     import subprocess
+    import sys
 
     from fer_core.common.processes import process_start_time
-    worker = subprocess.Popen(["sleep", "120"])
+    # stands in for the run's worker: alive, not this process, and its command line names our worker
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "fer_core.jobs.worker"])
     running = runs.create_run(TrainConfig(epochs=6), checkpoints)
     runs.append_metrics(running, {"epoch": 1, "train_loss": 1.2345, "train_acc": 0.3951, "val_loss": 1.3,
                                   "val_acc": 0.5127, "val_macro_f1": 0.4019, "lr": 0.001, "epoch_time_s": 2.0,
