@@ -14,7 +14,7 @@ from fer_core.figures.predictions import label_counts
 from fer_core.inference.batch import predict_zip_upload
 from fer_core.inference.faces import about_detector, draw_boxes
 from fer_core.runs.compare import to_csv_bytes
-from fer_core.inference.predictor import default_model
+from fer_core.inference.predictor import builtin_record, default_model
 from app_pages.common import chart, load_predictor, show_table, uploaded_bytes
 from app_pages.live_camera import live_camera, live_status
 
@@ -57,6 +57,11 @@ if record is None:
     st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
     st.stop()
 predictor, error = load_predictor(record.run_dir)
+fallback = builtin_record() if error and not record.is_builtin else None
+if fallback is not None:  # a run that looks best but cannot be used (damaged, or refused as unsafe)
+    st.warning(f"{record.describe()} could not be loaded ({error}); the bundled model answers instead.")
+    record = fallback
+    predictor, error = load_predictor(record.run_dir)
 if error:
     st.error("The model could not be loaded, so the demo cannot run right now. Train a new model on the "
              "Train page and try again.")

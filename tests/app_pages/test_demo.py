@@ -161,3 +161,35 @@ def test_the_answer_shows_the_boxed_photo_the_runner_up_what_sure_means_and_a_fr
     at.button(key="demo_try_another_upload").click().run()
     assert not at.exception and not at.get("progress")  # the answer is gone: an empty upload box again
     assert at.file_uploader(key="demo_upload_1").value is None
+
+
+def test_a_best_looking_run_that_cannot_be_loaded_gives_way_to_the_bundled_model(bundled_model, run_in_checkpoints):
+    """A run claiming real data and a top val score, with a damaged checkpoint (or one refused as
+    unsafe): Demo says so and answers with the bundled model instead of stopping."""
+    config = json.loads((run_in_checkpoints / "config.json").read_text())
+    config["data"] = "/data/fer2013.zip"
+    (run_in_checkpoints / "config.json").write_text(json.dumps(config))
+    metrics = (run_in_checkpoints / "metrics.csv").read_text().splitlines()
+    header = metrics[0].split(",")
+    row = metrics[-1].split(",")
+    row[header.index("val_acc")] = "0.999"
+    (run_in_checkpoints / "metrics.csv").write_text("\n".join(metrics + [",".join(row)]) + "\n")
+    (run_in_checkpoints / "best.pt").write_bytes(b"not a checkpoint")
+    at = demo_page().run()
+    assert not at.exception
+    assert at.warning and "could not be loaded" in at.warning[0].value and "bundled model answers" in at.warning[0].value
+    assert any("the built-in model" in c.value for c in at.caption)
+
+
+def test_a_photo_with_no_face_says_so_and_can_still_be_read_whole(bundled_model):
+    at = demo_page().run()
+    ok, buf = cv2.imencode(".png", np.tile(np.linspace(30, 220, 320, dtype=np.float32), (240, 1)).astype(np.uint8))
+    at.file_uploader(key="demo_upload").set_value(("wall.png", buf.tobytes(), "image/png"))
+    at.run()
+    assert not at.exception
+    assert any("couldn't find a face" in m.value for m in at.markdown)
+    assert not at.get("progress")  # no emotion for a face that is not there
+    at.button(key="demo_whole_button_upload").click().run()
+    assert not at.exception
+    assert any("whole picture as one face" in c.value for c in at.caption)
+    assert "sure" in at.get("progress")[0].proto.text
