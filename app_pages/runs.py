@@ -253,7 +253,10 @@ st.caption("Model × class-imbalance strategy on the test split. Runs that diffe
            "metric in 'selected on'. The best value of each score column among runs on the same data is in green "
            "(runs on different data are never ranked); the CSV names each row's run.")
 strategies = compare.strategy_table(evaluated)
-show_table(st, compare.highlight_best(compare.strategy_display(strategies), strategies), hide_index=True,
+shown = compare.strategy_display(strategies)
+if shown["data"].nunique() == 1:  # one data source: the caption above names it, the column would only widen the table
+    shown = shown.drop(columns="data")
+show_table(st, compare.highlight_best(shown, strategies), hide_index=True,
            key="runs_strategy_table", column_config={
                "data": st.column_config.TextColumn("data"),
                "test_accuracy": st.column_config.TextColumn("test accuracy"),
