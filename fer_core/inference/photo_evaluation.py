@@ -106,10 +106,9 @@ def evaluate_photos(predictor, path: str | os.PathLike, detector: str | None = N
 
 def evaluations_dir(run_dir: str | os.PathLike) -> Path:
     """Where a run's photo evaluations are kept (the bundled model's: in the checkpoints folder)."""
-    record = runs.load_run(run_dir)
-    if record.is_builtin:
+    if str(run_dir) == runs.BUILTIN or runs.is_builtin(run_dir):
         return paths.checkpoints_dir() / ".builtin" / FOLDER
-    return record.run_dir / FOLDER
+    return Path(run_dir) / FOLDER
 
 
 def save_photo_evaluation(run_dir: str | os.PathLike, evaluation: dict) -> Path:
