@@ -299,6 +299,31 @@ def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
         return status["status"]
 
 
+# ---------------------------------------------------------------- resuming
+
+def resume(run_dir: str | os.PathLike, foreground: bool = False) -> int:
+    """Reopen a failed or cancelled run to continue from its last completed epoch (its last.pt); returns
+    that epoch. RunError saying why when it cannot be resumed.
+
+    Queued for the folder's scheduler, or with `foreground` marked running by this process, which then
+    executes it itself (`train --resume`)."""
+    from fer_core.training.resume import reopen
+
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / STATUS).exists():
+        raise RunError(f"{run_dir} is not a run folder (it has no {STATUS})")
+    with _run_lock(run_dir):
+        reconcile_run(run_dir)  # a run whose process died reads as failed: record it so first
+        if foreground:
+            epoch = reopen(run_dir, "running", pid=os.getpid(), pid_start=process_start_time(os.getpid()),
+                           host=socket.gethostname(), started_at=time.time())
+        else:
+            epoch = reopen(run_dir, "queued", queued_at=time.time())
+    if not foreground:
+        ensure_scheduler(run_dir.parent)
+    return epoch
+
+
 # ---------------------------------------------------------------- the scheduler
 
 def _lock(fd: int, attempts: int = 10) -> bool:
