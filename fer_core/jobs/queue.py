@@ -442,11 +442,13 @@ def _exit_error(code: int, run_dir: Path) -> str:
     return f"{what}. Last lines of log.txt:\n{tail}" if tail else f"{what}. Its log.txt is empty."
 
 
-def _record_exit(run_dir: Path, code: int) -> None:
+def _record_exit(run_dir: Path, code: int, pid: int | None = None) -> None:
     """After a worker exits: if it could not record its own end (killed, crashed hard), record it."""
     with _run_lock(run_dir):
         status = read_recorded_status(run_dir)
         state = status.get("status")
+        if pid is not None and status.get("pid") != pid:
+            return  # the run has been reopened since (resumed): its status is no longer this worker's
         # 'failed' without traceback or exit code: _record_vanished saw the process gone before we reaped it
         if state in ACTIVE or (state == "failed" and "traceback" not in status and "exit_code" not in status):
             if status.get("cancel_requested_at"):
@@ -503,7 +505,7 @@ def serve(root: str | os.PathLike, lock_fd: int | None = None, poll: float = POL
                     del children[run_dir]
                     _log(f"{run_dir.name}: worker exited with code {proc.returncode}")
                     try:
-                        _record_exit(run_dir, proc.returncode)
+                        _record_exit(run_dir, proc.returncode, proc.pid)
                     except (OSError, RunError) as exc:
                         _log(f"{run_dir.name}: could not record the exit: {exc}")
             _record_vanished(root, skip=children)

@@ -173,6 +173,8 @@ def reopen(run_dir: str | Path, status: str, **fields) -> int:
         raise RunError(f"{name} has no {RESUME_STATE} to resume from: it stopped before its first epoch ended, "
                        "or it was trained under torchrun (not resumable yet). Launch it again instead")
     epoch = load_training_state(run_dir)["epoch"]
-    write_status(run_dir, status, drop=ENDING_FIELDS, resume_from=epoch, epoch=epoch, batch=0,
+    # A queued run has no process yet: the last one's pid goes too (the scheduler matches exits by it).
+    drop = ENDING_FIELDS + (("pid", "pid_start") if status == "queued" else ())
+    write_status(run_dir, status, drop=drop, resume_from=epoch, epoch=epoch, batch=0,
                  phase=f"resuming after epoch {epoch}", **fields)
     return epoch

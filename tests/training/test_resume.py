@@ -156,3 +156,19 @@ def test_a_changed_config_is_refused_when_the_run_continues(tmp_path):
     jobs.resume(run_dir, foreground=True)
     assert worker.execute(run_dir) == "failed"
     assert "config.json differs" in runs.read_status(run_dir)["error"]
+
+
+def test_a_run_whose_process_vanished_keeps_what_the_message_promises_and_resumes(tmp_path):
+    import subprocess
+    import sys
+    run_dir = _new_run(tmp_path, epochs=2)
+    assert worker.execute(run_dir, progress=_stop_after(1)) == "failed"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    runs.write_status(run_dir, "running", drop=("error", "traceback"), pid=gone.pid, pid_start=None)  # killed
+    error = runs.read_status(run_dir)["error"]
+    assert "metrics and checkpoints up to its last completed epoch are kept: resume it" in error
+    assert len(runs.read_metrics(run_dir)) == 1 and (run_dir / runs.CHECKPOINT).exists()
+    assert jobs.resume(run_dir, foreground=True) == 1
+    assert worker.execute(run_dir) == "completed"
+    assert [m["epoch"] for m in runs.read_metrics(run_dir)] == [1, 2]
