@@ -150,8 +150,8 @@ class Failure:
 _KNOWN_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("sigkill", "was killed", "stopped without finishing"),
      "The training process was stopped from outside: killed by hand, or by the system when the machine ran "
-     "out of memory. If nobody stopped it, launch it again with a smaller batch size or input size, or with "
-     "fewer runs at once."),
+     "out of memory. Its Resume button, where shown, continues it from its last completed epoch; if nobody stopped it, "
+     "launch it again with a smaller batch size or input size, or with fewer runs at once."),
     (("out of memory", "can't allocate memory", "cannot allocate memory", "memoryerror"),
      "The run ran out of memory. Lower the batch size or the input size, choose a smaller architecture, or "
      "run fewer jobs at once."),

@@ -95,7 +95,8 @@ def load_training_state(run_dir: Path) -> dict:
     except pickle.UnpicklingError as exc:
         if "Unsupported global" in str(exc):  # weights_only refused an object: loading it could run its code
             raise RunError(f"{path} is not a resume state this tool wrote: it holds Python objects other than "
-                           "tensors and plain values, so it was not loaded (loading such a file can run code)") from None
+                           "tensors and plain values, so it was not loaded (loading such a file can run "
+                           "code)") from None
         raise RunError(f"{path} is not a readable resume state (it is damaged)") from None
     except Exception as exc:  # truncated, not a torch file
         raise RunError(f"{path} is not a readable resume state ({type(exc).__name__})") from None
