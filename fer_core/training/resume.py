@@ -1,13 +1,18 @@
-"""Resuming a stopped run: its whole training state in last.pt after every epoch, and continuing from it.
+"""Resuming a stopped run: its whole training state in last.pt, and continuing from it.
 
 last.pt (runs.store.RESUME_STATE) holds, as tensors and plain values only (loaded with
 `weights_only=True`, so the file cannot run code): the epochs completed, the config it was trained
 with, the model, optimiser, learning-rate schedule and EMA weights, the augmenter's and the mixer's
 generators, the global torch / CUDA / numpy / Python RNG states, the best-so-far selection (epoch,
-score, epochs since) and early-stopping state, and the training time so far. The imbalance sampler
-needs nothing: its order is drawn afresh from (seed, epoch) each epoch. Continued with the same seed on
-the same kind of device, a run trains exactly as if it had never stopped (on CPU; on a GPU within
-its usual nondeterminism).
+score, epochs since, and a copy of best.pt's weights) and early-stopping state, and the training time
+so far. The imbalance sampler needs nothing: its order is drawn afresh from (seed, epoch) each epoch.
+
+It is written after the first and the final epoch, and after every epoch that ends 30 s or more after
+the last write (loop.RESUME_STATE_EVERY_S): every epoch would slow fast GPU runs by ~40%. A resumed
+run trains again the epochs that ended after it; their metrics rows go, and best.pt goes back to the
+best last.pt knew (an epoch trained again saves it again). Continued with the same seed on the same
+kind of device, a run trains exactly as if it had never stopped (on CPU; on a GPU within its usual
+nondeterminism).
 
 last.pt is removed when the run completes; a failed or cancelled run keeps it, to be resumed.
 Runs under torchrun do not write it: resuming them is not supported yet.
@@ -63,6 +68,11 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 # ---------------------------------------------------------------- saving and restoring
 
+def cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of a model's state dict (what best.pt holds)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in unwrap(model).state_dict().items()}
+
+
 def training_state(run: "Training") -> dict:
     """Everything needed to continue `run` after its last completed epoch (run.epoch)."""
     ctx = run.ctx
@@ -74,6 +84,7 @@ def training_state(run: "Training") -> dict:
         "augmenter": ctx.augmenter.state_dict(), "mixer": ctx.mixer.state_dict() if ctx.mixer is not None else None,
         "rng": _rng_state(run.device),
         "selection": {"best_epoch": run.best_epoch, "best_score": run.best_score, "since_best": run.since_best},
+        "best_weights": run.best_weights,
         "elapsed_seconds": run.elapsed(),
     }
 
@@ -138,8 +149,29 @@ def restore_training(run: "Training") -> None:
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise RunError(f"{run.run_dir / RESUME_STATE} does not fit this run ({type(exc).__name__}: "
                        f"{' '.join(str(exc).split())[:200]})") from None
-    keep_metrics_through(run.run_dir, run.epoch)  # rows of an epoch that ended after last.pt was written
+    run.best_weights = state.get("best_weights")
+    keep_metrics_through(run.run_dir, run.epoch)  # rows of epochs that ended after last.pt was written
+    _put_back_best_checkpoint(run)
     run.status(phase="training", epoch=run.epoch, best_epoch=run.best_epoch, batch=0)
+
+
+def _put_back_best_checkpoint(run: "Training") -> None:
+    """best.pt as last.pt knew it: a best epoch saved after last.pt was written is one the resumed run trains
+    again (it saves best.pt again if that epoch is again the best), so the older best goes back meanwhile."""
+    from fer_core.runs.checkpoint import save_checkpoint
+    from fer_core.runs.store import CHECKPOINT
+
+    path = run.run_dir / CHECKPOINT
+    try:
+        saved_epoch = torch.load(path, map_location="cpu", weights_only=True)["info"]["epoch"]
+    except Exception:  # noqa: BLE001 - missing or damaged: written again from last.pt below when it can be
+        saved_epoch = None
+    if saved_epoch == run.best_epoch or run.best_weights is None:
+        return
+    import copy
+    best = copy.deepcopy(unwrap(run.eval_model))
+    best.load_state_dict(run.best_weights)
+    save_checkpoint(path, best, run.card, epoch=run.best_epoch, select=run.select, score=run.best_score)
 
 
 def discard_training_state(run_dir: Path) -> None:

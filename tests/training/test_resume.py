@@ -172,3 +172,29 @@ def test_a_run_whose_process_vanished_keeps_what_the_message_promises_and_resume
     assert jobs.resume(run_dir, foreground=True) == 1
     assert worker.execute(run_dir) == "completed"
     assert [m["epoch"] for m in runs.read_metrics(run_dir)] == [1, 2]
+
+
+def test_epochs_after_an_older_last_state_are_trained_again_and_best_pt_goes_back(tmp_path, keep_last_state,
+                                                                                 monkeypatch):
+    """last.pt is not rewritten every epoch (RESUME_STATE_EVERY_S): rows and best.pt newer than it are undone."""
+    monkeypatch.setattr(loop, "RESUME_STATE_EVERY_S", 1e9)  # written after the first and final epochs only
+    whole = _new_run(tmp_path / "whole", epochs=4, lr=3e-3)  # val: best at epoch 3
+    assert worker.execute(whole) == "completed"
+    broken = _new_run(tmp_path / "broken", epochs=4, lr=3e-3)
+    assert worker.execute(broken, progress=_stop_after(3)) == "failed"
+    assert load_training_state(broken)["epoch"] == 1 and len(runs.read_metrics(broken)) == 3
+    assert torch.load(broken / runs.CHECKPOINT, weights_only=True)["info"]["epoch"] > 1  # a later best was saved
+
+    config = make_config(**{**TINY, "epochs": 4, "lr": 3e-3})
+    run = loop.set_up(config, broken)
+    loop.restore_training(run)  # what a resumed run does before its epochs
+    put_back = torch.load(broken / runs.CHECKPOINT, weights_only=True)
+    assert put_back["info"]["epoch"] == 1 and len(runs.read_metrics(broken)) == 1
+    runs.write_status(broken, "failed", error="stopped after epoch 3")  # set_up marked it running
+
+    jobs.resume(broken, foreground=True)
+    assert worker.execute(broken) == "completed"
+    a, b = load_training_state(whole), load_training_state(broken)
+    assert _same_tensors(a["model"], b["model"]) and a["selection"] == b["selection"]
+    assert _same_tensors(a["best_weights"], b["best_weights"])
+    assert runs.load_run(whole).evaluation["accuracy"] == runs.load_run(broken).evaluation["accuracy"]
