@@ -258,8 +258,9 @@ def set_up(config: TrainConfig, run_dir: Path) -> Training:
 def train_epochs(run: Training, progress: ProgressFn | None = None) -> None:
     """The epoch loop: train, score on val, keep the best checkpoint, stop early or on the time limit.
 
-    Starts after `run.epoch` (0, or where a resumed run left off); after each epoch the whole training
-    state is kept in last.pt (training/resume.py), except under torchrun."""
+    Starts after `run.epoch` (0, or where a resumed run left off); the whole training state is kept in
+    last.pt (training/resume.py) after the first and final epochs and every RESUME_STATE_EVERY_S, except
+    under torchrun."""
     config, dist, schedule = run.config, run.dist, run.ctx.schedule
     first = run.epoch + 1 if not run.stopped else config.epochs + 1
     for epoch in range(first, config.epochs + 1):
