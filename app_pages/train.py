@@ -216,6 +216,12 @@ def _cancel(run_dir) -> None:
     st.session_state.train_cancel_message = job_status.cancel_run(run_dir)
 
 
+def _resume(run_dir) -> None:
+    """Resume button callback; the panel then reruns the whole page, so that its polling starts."""
+    st.session_state.train_resume_message = job_status.resume_run(run_dir)
+    st.session_state.train_rerun_page = True
+
+
 def launched_banner() -> None:
     """What the last Launch queued, until those runs have all ended; then a link to their results."""
     launched = [d for d in st.session_state.get("train_launched", []) if os.path.isdir(d)]
@@ -237,10 +243,13 @@ def live_panel() -> None:
     """Re-reads the run folders (every 2 s while runs are active): active runs with progress, curves and
     cancel; recent runs."""
     root = paths.checkpoints_dir()
+    if st.session_state.pop("train_rerun_page", False):
+        st.rerun()  # a run was just queued from inside this fragment: the page decides on polling again
     launched_banner()
     st.subheader("Active runs")
-    if message := st.session_state.pop("train_cancel_message", None):
-        st.info(message)
+    for key in ("train_cancel_message", "train_resume_message"):
+        if message := st.session_state.pop(key, None):
+            st.info(message)
     active = job_status.live_runs(root)
     if active and jobs.reconcile(root):  # the poll repairs too: a queue whose scheduler died starts again
         active = job_status.live_runs(root)
@@ -284,6 +293,11 @@ def live_panel() -> None:
             with st.expander(f"Original error of {job.run_id}"):
                 st.code(job.failure.original + (f"\n\n{job.failure.traceback}" if job.failure.traceback else ""),
                         language=None)
+        if job.can_resume:
+            st.button(f"Resume {job.run_id}", key=f"train_resume_{job.run_id}", icon="▶️", on_click=_resume,
+                      args=(job.progress.run_dir,),
+                      help="Continue this run from its last completed epoch, in the same run folder and with the "
+                           "same settings")
 
 
 # The page's deliberate repair step, on every page run and in the poll while runs are active: runs whose

@@ -240,7 +240,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         _print_listing("archs" if args.list_archs else "strategies" if args.list_strategies else "recipes")
         return 0
     from fer_core import runs
-    from fer_core.jobs.worker import execute
+    if args.resume is not None:
+        return _resume(args)
     config = _config_from_args(args, args.arch, args.imbalance)
     _check_names(config)
     _check_data(config.data)
@@ -255,6 +256,42 @@ def cmd_train(args: argparse.Namespace) -> int:
             _leave_torchrun()
             return 0
     print(f"run folder: {run_dir}", file=sys.stderr)
+    status = _execute_and_report(run_dir)
+    if dist.enabled:
+        _leave_torchrun()
+    return 0 if status == "completed" else 1
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """`train --resume RUN_DIR`: the run continues in this process, with its own config.json only."""
+    from fer_core import jobs
+    given = _train_options_given(args)
+    if given:
+        raise ValueError(f"--resume continues {args.resume} with its own config.json, so {', '.join(given)} cannot "
+                         "be given with it; to train differently, start a new run (e.g. with --config "
+                         f"{Path(args.resume) / 'config.json'} and your changes)")
+    if "WORLD_SIZE" in os.environ:
+        raise ValueError("resuming a run under torchrun is not supported yet: resume it in one process "
+                         "(python -m fer_core train --resume RUN_DIR)")
+    run_dir = Path(args.resume)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run folder")
+    epoch = jobs.resume(run_dir, foreground=True)
+    print(f"run folder: {run_dir} (resuming after epoch {epoch})", file=sys.stderr)
+    return 0 if _execute_and_report(run_dir) == "completed" else 1
+
+
+def _train_options_given(args: argparse.Namespace) -> list[str]:
+    """The train options on the command line that differ from their defaults, as flags."""
+    defaults = vars(build_parser().parse_args(["train"]))
+    skip = {"resume", "func", "command"}
+    return [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in skip and v != defaults.get(k)]
+
+
+def _execute_and_report(run_dir) -> str:
+    """Execute a run folder in this process with a progress bar; print its outcome, then the folder."""
+    from fer_core import runs
+    from fer_core.jobs.worker import execute
     status = execute(run_dir, progress=_ProgressBar())
     record = runs.load_run(run_dir)
     if status == "completed" and record.evaluation:
@@ -264,9 +301,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif status != "completed":
         print(f"run {status}: {record.status.get('error')}", file=sys.stderr)
     print(run_dir)
-    if dist.enabled:
-        _leave_torchrun()
-    return 0 if status == "completed" else 1
+    return status
 
 
 def _check_data(data) -> None:
@@ -596,6 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--list-archs", action="store_true", help="list the architectures and exit")
     train.add_argument("--list-strategies", action="store_true", help="list the imbalance strategies and exit")
     train.add_argument("--list-recipes", action="store_true", help="list the named recipes and exit")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a failed or cancelled run from its last "
+                       "completed epoch, in its folder, with its own config (no other options)")
     train.set_defaults(func=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's best checkpoint on a dataset split")

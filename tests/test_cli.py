@@ -108,6 +108,51 @@ def test_train_refuses_bad_options_before_any_work(tmp_path, args, message):
     assert not any(tmp_path.iterdir())  # no run folder was created
 
 
+def _stopped_run(tmp_path, epochs: int = 2) -> Path:
+    """A tiny run stopped by an error after its first epoch (it keeps last.pt)."""
+    from fer_core import runs
+    from fer_core.jobs import worker
+    from fer_core.training.config import make_config
+
+    def stop(event):
+        if event.get("done"):
+            raise RuntimeError("stopped on purpose")
+    run_dir = runs.create_run(make_config(arch="simple_cnn", synthetic_size=300, epochs=epochs, batch_size=32,
+                                          device="cpu", torch_threads=1), tmp_path)
+    assert worker.execute(run_dir, progress=stop) == "failed"
+    return run_dir
+
+
+def test_train_resume_continues_a_stopped_run_in_its_folder(tmp_path):
+    run_dir = _stopped_run(tmp_path)
+    result = run_cli("train", "--resume", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip().splitlines()[-1]) == run_dir
+    assert "resuming after epoch 1" in result.stderr and "epoch 2/2" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [run_dir.name]  # no new run folder
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "completed" and not (run_dir / "last.pt").exists()
+    assert len((run_dir / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+
+    again = run_cli("train", "--resume", str(run_dir))
+    assert again.returncode == 2 and "has completed: there is nothing to resume" in again.stderr
+
+
+def test_train_resume_refuses_options_that_would_change_the_run_and_torchrun(tmp_path, capsys, monkeypatch):
+    from fer_core.cli import main
+    run_dir = _stopped_run(tmp_path)
+    assert main(["train", "--resume", str(run_dir), "--epochs", "5", "--no-mixed-precision"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs, --no-mixed-precision cannot be given with it" in err and "Traceback" not in err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    assert "under torchrun is not supported" in capsys.readouterr().err
+    monkeypatch.delenv("WORLD_SIZE")
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "failed"  # untouched
+
+
 def test_sweep_queues_a_grid_and_waits(tmp_path):
     result = run_cli("sweep", "--arch", "pca_rf", "hog_rf", "--imbalance", "none", "class_weights",
                      "--synthetic-size", "400", "--out", str(tmp_path), "--wait", timeout=300)

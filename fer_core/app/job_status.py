@@ -3,7 +3,7 @@
 * live progress of queued and running runs (`read_progress`, `live_runs`), which the page's
   fragment polls every 2 seconds;
 * the recent runs as table rows, with failed runs' errors in plain words (`recent_jobs`,
-  `describe_failure`), and `cancel_run`.
+  `describe_failure`), `cancel_run`, and `resume_run` for a failed or cancelled run that kept its last.pt.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from fer_core import jobs
 from fer_core.common.wording import format_duration, ordinal
-from fer_core.runs.store import (ACTIVE, UNREADABLE, RunError, RunRecord, dataset_name, load_listed, load_run,
-                                 read_status, run_folders)
+from fer_core.runs.store import (ACTIVE, RESUME_STATE, UNREADABLE, RunError, RunRecord, dataset_name, load_listed,
+                                 load_run, read_status, run_folders)
 
 # ---------------------------------------------------------------- live progress
 
@@ -150,8 +150,8 @@ class Failure:
 _KNOWN_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("sigkill", "was killed", "stopped without finishing"),
      "The training process was stopped from outside: killed by hand, or by the system when the machine ran "
-     "out of memory. If nobody stopped it, launch it again with a smaller batch size or input size, or with "
-     "fewer runs at once."),
+     "out of memory. Its Resume button, where shown, continues it from its last completed epoch; if nobody stopped it, "
+     "launch it again with a smaller batch size or input size, or with fewer runs at once."),
     (("out of memory", "can't allocate memory", "cannot allocate memory", "memoryerror"),
      "The run ran out of memory. Lower the batch size or the input size, choose a smaller architecture, or "
      "run fewer jobs at once."),
@@ -219,6 +219,11 @@ class JobRow:
     def run_id(self) -> str:
         return self.progress.run_id
 
+    @property
+    def can_resume(self) -> bool:
+        """Failed or cancelled, with the training state of its last completed epoch kept (last.pt)."""
+        return self.progress.state in ("failed", "cancelled") and (self.progress.run_dir / RESUME_STATE).is_file()
+
     def table_row(self) -> dict:
         """A flat dict for st.dataframe, narrow enough for the page: the live panel's progress words
         (after the state's icon) and fraction, text cells empty rather than None, the test accuracy as a
@@ -263,6 +268,17 @@ def cancel_run(run_dir: str | Path) -> str:
     except RunError as exc:
         return f"Could not cancel {name}: {exc}"
     return f"Cancelled {name}." if after == "cancelled" else f"{name} {after} before it could be cancelled."
+
+
+def resume_run(run_dir: str | Path) -> str:
+    """Queue a failed or cancelled run to continue from its last completed epoch (jobs.resume); a sentence
+    saying what happened."""
+    name = Path(run_dir).name
+    try:
+        epoch = jobs.resume(run_dir)
+    except (RunError, OSError) as exc:
+        return f"Could not resume {name}: {exc}"
+    return f"Resuming {name} after epoch {epoch}: it is queued and continues in the same run folder."
 
 
 @dataclass

@@ -289,6 +289,31 @@ def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
         return status["status"]
 
 
+# ---------------------------------------------------------------- resuming
+
+def resume(run_dir: str | os.PathLike, foreground: bool = False) -> int:
+    """Reopen a failed or cancelled run to continue from its last completed epoch (its last.pt); returns
+    that epoch. RunError saying why when it cannot be resumed.
+
+    Queued for the folder's scheduler, or with `foreground` marked running by this process, which then
+    executes it itself (`train --resume`)."""
+    from fer_core.training.resume import reopen
+
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / STATUS).exists():
+        raise RunError(f"{run_dir} is not a run folder (it has no {STATUS})")
+    with run_lock(run_dir):
+        reconcile_run(run_dir)  # a run whose process died reads as failed: record it so first
+        if foreground:
+            epoch = reopen(run_dir, "running", pid=os.getpid(), pid_start=process_start_time(os.getpid()),
+                           host=socket.gethostname(), started_at=time.time())
+        else:
+            epoch = reopen(run_dir, "queued", queued_at=time.time())
+    if not foreground:
+        ensure_scheduler(run_dir.parent)
+    return epoch
+
+
 # ---------------------------------------------------------------- the scheduler
 
 def _lock(fd: int, attempts: int = 10) -> bool:
@@ -407,11 +432,13 @@ def _exit_error(code: int, run_dir: Path) -> str:
     return f"{what}. Last lines of log.txt:\n{tail}" if tail else f"{what}. Its log.txt is empty."
 
 
-def _record_exit(run_dir: Path, code: int) -> None:
+def _record_exit(run_dir: Path, code: int, pid: int | None = None) -> None:
     """After a worker exits: if it could not record its own end (killed, crashed hard), record it."""
     with run_lock(run_dir):
         status = read_recorded_status(run_dir)
         state = status.get("status")
+        if pid is not None and status.get("pid") != pid:
+            return  # the run has been reopened since (resumed): its status is no longer this worker's
         # 'failed' without traceback or exit code: _record_vanished saw the process gone before we reaped it
         if state in ACTIVE or (state == "failed" and "traceback" not in status and "exit_code" not in status):
             if status.get("cancel_requested_at"):
@@ -468,7 +495,7 @@ def serve(root: str | os.PathLike, lock_fd: int | None = None, poll: float = POL
                     del children[run_dir]
                     _log(f"{run_dir.name}: worker exited with code {proc.returncode}")
                     try:
-                        _record_exit(run_dir, proc.returncode)
+                        _record_exit(run_dir, proc.returncode, proc.pid)
                     except (OSError, RunError) as exc:
                         _log(f"{run_dir.name}: could not record the exit: {exc}")
             _record_vanished(root, skip=children)

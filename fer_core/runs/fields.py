@@ -57,6 +57,7 @@ STATUS_FIELDS: dict[str, Check] = {
     "status": TEXT, "phase": TEXT, "host": TEXT, "error": TEXT, "traceback": TEXT,
     "queued_at": TIME, "started_at": TIME, "updated_at": TIME, "finished_at": TIME,
     "epochs": COUNT, "epoch": COUNT, "batch": COUNT, "batches": COUNT, "best_epoch": COUNT, "pid": COUNT,
+    "resume_from": COUNT,
     "pid_start": ((lambda v: _text(v) or _number(v)), "text or a number"),
 }
 CONFIG_FIELDS: dict[str, Check] = {

@@ -5,6 +5,8 @@ checkpoints/<run_id>/
     status.json        queued | running | completed | failed | cancelled, with error and traceback
     metrics.csv        one row per epoch, rewritten atomically as training goes
     best.pt            deep runs: the best checkpoint (selected on val), self-contained (checkpoint.py)
+    last.pt            deep runs: the whole training state after the last completed epoch, to resume a
+                       failed or cancelled run (training/resume.py); removed when the run completes
     model.skops        classical runs: the fitted pipeline, with model_card.json (checkpoint.py)
     evaluation.json    the final evaluation on the test split
     predictions.csv    per-image predictions on the test split: id, label, prediction, probabilities
@@ -46,6 +48,7 @@ STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 UNREADABLE = "unreadable"  # how listings show a run folder whose files cannot be used (never written)
 CONFIG, STATUS, METRICS, CHECKPOINT = "config.json", "status.json", "metrics.csv", "best.pt"
+RESUME_STATE = "last.pt"
 EVALUATION, PREDICTIONS, LOG = "evaluation.json", "predictions.csv", "log.txt"
 CLASSICAL_MODEL, CLASSICAL_CARD = "model.skops", "model_card.json"
 LEGACY_CLASSICAL_MODEL = "model.joblib"  # a pickle, from before 2026-11-26: loaded only on the user's say-so
@@ -164,21 +167,24 @@ def run_lock(run_dir: str | os.PathLike):
         os.close(fd)  # releases the flock
 
 
-def write_status(run_dir: Path, status: str, **fields: Any) -> dict:
-    """Set the run's status (merging with what is there, under the run's lock, so no other writer's
-    field is lost); records this process as its owner when running. The one writer of status.json."""
+def write_status(run_dir: Path, status: str, drop: tuple[str, ...] = (), **fields: Any) -> dict:
+    """Set the run's status (merging with what is there, less the fields named in `drop`, under the run's
+    lock, so no other writer's field is lost); records this process as its owner when running. The one
+    writer of status.json."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
     run_dir = Path(run_dir)
     with run_lock(run_dir):
-        return _merge_status(run_dir, status, fields)
+        return _merge_status(run_dir, status, fields, drop)
 
 
-def _merge_status(run_dir: Path, status: str, fields: dict) -> dict:
+def _merge_status(run_dir: Path, status: str, fields: dict, drop: tuple[str, ...] = ()) -> dict:
     try:
         current = read_recorded_status(run_dir)
     except RunError:
         current = {}
+    for key in drop:
+        current.pop(key, None)
     current.update(fields)
     current["status"] = status
     now = time.time()
@@ -233,7 +239,8 @@ def _process_vanished(status: dict) -> bool:
 
 def _vanished_error(status: dict) -> str:
     return (f"the training process (pid {status.get('pid')}) stopped without finishing: it was killed "
-            "or crashed. The metrics and checkpoint up to its last completed epoch are kept.")
+            "or crashed. The metrics and checkpoints up to its last completed epoch are kept: resume it to "
+            "continue from there.")
 
 
 # ---------------------------------------------------------------- metrics rows
@@ -242,7 +249,19 @@ def append_metrics(run_dir: Path, row: dict) -> None:
     """Add one epoch's row to metrics.csv (the whole small file is rewritten atomically)."""
     path = Path(run_dir) / METRICS
     rows = read_metrics(run_dir) if path.exists() else []
-    rows.append({k: row.get(k) for k in METRIC_COLUMNS})
+    _write_metrics(path, rows + [row])
+
+
+def keep_metrics_through(run_dir: Path, epoch: int) -> None:
+    """Drop the rows after `epoch` (a resumed run trains those epochs again)."""
+    path = Path(run_dir) / METRICS
+    rows = read_metrics(run_dir)
+    if any(r.get("epoch") is not None and r["epoch"] > epoch for r in rows):
+        _write_metrics(path, [r for r in rows if r.get("epoch") is None or r["epoch"] <= epoch])
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    rows = [{k: row.get(k) for k in METRIC_COLUMNS} for row in rows]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=METRIC_COLUMNS)
     writer.writeheader()

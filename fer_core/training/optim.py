@@ -53,6 +53,15 @@ class Schedule:
         if self.config.scheduler == "plateau" and self.step > self.warmup_steps:
             self.inner.step(val_score)
 
+    def state_dict(self) -> dict:
+        """Where the schedule stands (the learning rates themselves are in the optimiser's state)."""
+        return {"step": self.step, "inner": self.inner.state_dict() if self.inner is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        if self.inner is not None:
+            self.inner.load_state_dict(state["inner"])
+
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]

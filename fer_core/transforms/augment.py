@@ -45,6 +45,14 @@ class BatchAugmenter:
             self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
         return self._generators[device]
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Its generators' states by device, to continue the same random stream later (a resumed run)."""
+        return {str(device): g.get_state() for device, g in self._generators.items()}
+
+    def load_state_dict(self, states: dict[str, torch.Tensor]) -> None:
+        for device, state in states.items():
+            self._generator(torch.device(device)).set_state(state)
+
     def __call__(self, batch: torch.Tensor, force_flip: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.cfg
         x = load_unit(batch, cfg, self.device)

@@ -67,6 +67,13 @@ class BatchMixer:
     def enabled(self) -> bool:
         return (self.mixup_alpha > 0 or self.cutmix_alpha > 0) and self.prob > 0
 
+    def state_dict(self) -> dict:
+        """Its generator's state (plain values), to continue the same random stream later (a resumed run)."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> MixedBatch:
         if not self.enabled or len(x) < 2 or self.rng.random() >= self.prob:
             return MixedBatch(x, y, y, 1.0)

@@ -105,6 +105,33 @@ def test_recent_runs_and_failed_runs_in_plain_words_and_cancel(checkpoints, no_s
     assert all(b.key != f"train_cancel_{waiting.name}" for b in at.button)  # no longer in the active panel
 
 
+def test_a_stopped_run_has_a_resume_button_that_queues_it_again(checkpoints, no_scheduler):
+    from fer_core.jobs import worker
+    from fer_core.training.config import make_config
+
+    def stop(event):
+        if event.get("done"):
+            raise RuntimeError("stopped on purpose")
+    stopped = runs.create_run(make_config(arch="simple_cnn", synthetic_size=300, epochs=2, batch_size=32,
+                                          device="cpu", torch_threads=1), checkpoints)
+    assert worker.execute(stopped, progress=stop) == "failed"
+    early = runs.create_run(TrainConfig(epochs=1), checkpoints)  # failed before its first epoch: no last.pt
+    runs.write_status(early, "failed", error="boom")
+
+    at = open_page()
+    assert not at.exception
+    keys = {b.key for b in at.button}
+    assert f"train_resume_{stopped.name}" in keys and f"train_resume_{early.name}" not in keys
+    at.button(key=f"train_resume_{stopped.name}").click().run()
+    assert not at.exception
+    status = runs.read_status(stopped)
+    assert status["status"] == "queued" and status["resume_from"] == 1 and "traceback" not in status
+    assert f"Resuming {stopped.name} after epoch 1: it is queued and continues in the same run folder." in \
+        [i.value for i in at.info]
+    assert at.button(key=f"train_cancel_{stopped.name}")  # now in the active panel
+    assert at.session_state.train_polling  # the page polls its progress
+
+
 def test_an_unreadable_run_folder_is_a_row_saying_why_and_the_others_still_show(checkpoints, no_scheduler):
     done = runs.create_run(TrainConfig(epochs=1), checkpoints)
     runs.write_status(done, "completed")

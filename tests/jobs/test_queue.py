@@ -14,7 +14,8 @@ import pytest
 from fer_core.jobs import queue as jobs
 from fer_core.common import paths
 from fer_core.training.config import make_config
-from fer_core.runs.store import ACTIVE, CONFIG, STATUS, RunError, new_run_dir, read_json, read_metrics, read_status, write_status
+from fer_core.runs.store import (ACTIVE, CONFIG, RESUME_STATE, STATUS, RunError, new_run_dir, read_json, read_metrics,
+                                 read_status, write_status)
 from fer_core.common.files import atomic_write_json
 from fer_core.common.processes import process_alive
 from tests.conftest import stop_background_jobs
@@ -237,3 +238,28 @@ def test_the_runs_command_restarts_a_stranded_queue_and_reading_never_does(root)
     assert wait_finished([run_dir], timeout=120)[0]["status"] == "completed"
     wait_for(lambda: not jobs.scheduler_running(root), 10, "the scheduler to exit once the queue is empty")
     assert jobs.reconcile(root) is False  # nothing queued: nothing to repair
+
+
+def test_a_killed_background_run_resumes_in_the_background_in_its_folder(root):
+    run_dir = jobs.submit(make_config(arch="simple_cnn", epochs=4, synthetic_size=300, batch_size=32,
+                                      torch_threads=1), root)
+    wait_for(lambda: (run_dir / RESUME_STATE).exists(), 60, "the first epoch's last.pt")
+    os.kill(read_status(run_dir)["pid"], signal.SIGKILL)
+    wait_for(lambda: read_status(run_dir)["status"] == "failed", 10, "the kill to be recorded")
+    done = len(read_metrics(run_dir))
+    assert 1 <= done < 4
+
+    assert jobs.resume(run_dir) >= 1
+    assert wait_finished([run_dir])[0]["status"] == "completed"
+    assert [m["epoch"] for m in read_metrics(run_dir)] == [1, 2, 3, 4]
+    assert not (run_dir / RESUME_STATE).exists() and [d.name for d in root.iterdir() if d.is_dir()] == [run_dir.name]
+
+
+def test_an_old_workers_exit_never_overwrites_its_run_reopened_since(root):
+    """A run resumed before the scheduler reaped its killed worker stays queued for the new attempt."""
+    run_dir = new_run_dir("simple_cnn", "none", root)
+    atomic_write_json(run_dir / CONFIG, make_config(arch="simple_cnn").to_dict())
+    write_status(run_dir, "running", pid=999_999_999, pid_start=None)
+    write_status(run_dir, "queued", drop=("pid", "pid_start"), resume_from=1)  # as jobs.resume leaves it
+    jobs._record_exit(run_dir, -signal.SIGKILL, 999_999_999)
+    assert read_status(run_dir)["status"] == "queued"
