@@ -1,5 +1,6 @@
 """Demo: one picture in, the emotion out, in plain words (or a zip of photos in, a table out). For people
 who are not engineers."""
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -78,13 +79,13 @@ def show_answer(picture: bytes, source: str) -> None:
     except (ImageDecodeError, ValueError) as exc:
         st.error(f"That picture could not be read ({exc}). Please try another photo (JPG or PNG).")
         return
-    whole_anyway = f"demo_whole_{source}"
-    if result.no_face and st.session_state.get(whole_anyway) != len(picture):
+    whole_anyway, this_picture = f"demo_whole_{source}", hashlib.sha1(picture).hexdigest()
+    if result.no_face and st.session_state.get(whole_anyway) != this_picture:
         st.markdown("### I couldn't find a face in this picture.")
         st.caption("Try a photo where the face is larger, lit from the front and not hidden. If there is a face "
                    "I missed, I can still read the whole picture as if it were one.")
         if st.button("Use the whole picture anyway", key=f"demo_whole_button_{source}"):
-            st.session_state[whole_anyway] = len(picture)  # this picture only: a new one is searched again
+            st.session_state[whole_anyway] = this_picture  # this picture only: a new one is searched again
             st.rerun()
         st.button("🔁 Try another photo", key=f"demo_try_another_{source}", on_click=_clear_picture)
         return

@@ -9,7 +9,7 @@ from fer_core.figures.training import METRICS, X_AXES, metric_curves
 from fer_core.common.paths import checkpoints_dir
 from fer_core.common.wording import percent
 from fer_core.inference.export import FORMATS, ExportError, export_for_download
-from fer_core.inference.photo_evaluation import evaluation_table, list_photo_evaluations
+from fer_core.inference.photo_evaluation import all_photo_evaluations, evaluation_table
 from fer_core.runs.store import ACTIVE, RunError, delete_run, list_runs, read_predictions
 from fer_core.runs.notes import MAX_NAME, MAX_NOTES, RunNotes, parse_tags, write_notes
 from app_pages.common import PERCENT_POINTS, chart, gallery, in_percent, show_table
@@ -55,12 +55,7 @@ if "runs_delete_message" in st.session_state:
 
 def show_photo_evaluations(records) -> None:
     """Every saved `evaluate --photos` result (the bundled model's and each run's), one in detail."""
-    found = []
-    for model, run_dir in [("builtin", "builtin")] + [(r.run_id, r.run_dir) for r in records if r.has_model]:
-        try:
-            found += [(model, ev) for ev in list_photo_evaluations(run_dir)]
-        except (RunError, OSError):
-            continue  # no bundled model, or a run folder that cannot be read: its row above says why
+    found = all_photo_evaluations(records)
     if not found:
         return
     with st.expander(f"🖼️ Accuracy on real photos ({len(found)} evaluation{'s' if len(found) > 1 else ''})"):
@@ -84,7 +79,7 @@ def show_photo_evaluations(records) -> None:
             f"unreadable: {u['photo']}: {u['reason']}" for u in ev["unreadable"]]
         if missed:
             st.caption(f"{len(missed)} photo(s) not scored:")
-            st.code("\n".join(missed[:200]), language=None)
+            st.code("\n".join(missed[:200]), language=None, wrap_lines=True)  # reasons are long sentences
 
 
 records = list_runs()

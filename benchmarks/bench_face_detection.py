@@ -232,7 +232,7 @@ def fit(faces: np.ndarray, n_scenes: int, seed: int) -> None:
           f"median |error| {np.median(np.abs(turn_error)):.1f} deg")
 
 
-def framing_grid(predictor, faces: np.ndarray, labels: np.ndarray, n_scenes: int, seed: int) -> None:
+def framing_grid(predictor, faces: np.ndarray, labels: np.ndarray, classes, n_scenes: int, seed: int) -> None:
     """Agreement with the raw-face answer, and accuracy, for framings around the fitted constants."""
     scenes = build_scenes(faces, n_scenes, seed + 2000)
     found = []  # (gray scene, detection, placed face) for every matched face of normal proportions
@@ -241,7 +241,7 @@ def framing_grid(predictor, faces: np.ndarray, labels: np.ndarray, n_scenes: int
         boxes = detect_faces(gray)
         found += [(gray, boxes[j], placed[i]) for i, j, _ in match([p.box for p in placed], boxes)
                   if placed[i].kind in ("plain", "rotated", "dark")]
-    truth = predictor.check_dataset_classes(CLASSES)[labels[[p.index for _, _, p in found]]]
+    truth = predictor.check_dataset_classes(classes)[labels[[p.index for _, _, p in found]]]
     raw = predictor.predict_faces(faces[[p.index for _, _, p in found]]).argmax(1)
     centre0, side0 = faces_mod.ALIGN_CENTRE, faces_mod.ALIGN_SIDE
     print(f"\n== framing around the fitted constants, {len(found)} val faces found in {len(scenes)} scenes "
@@ -259,10 +259,10 @@ def framing_grid(predictor, faces: np.ndarray, labels: np.ndarray, n_scenes: int
         faces_mod.ALIGN_CENTRE, faces_mod.ALIGN_SIDE = centre0, side0
 
 
-def photo_accuracy(predictor, faces: np.ndarray, labels: np.ndarray, scenes, paths: dict[str, dict]) -> None:
+def photo_accuracy(predictor, faces: np.ndarray, labels: np.ndarray, classes, scenes, paths: dict[str, dict]) -> None:
     """The model on the raw faces of the scenes, and through each photo path from JPEG bytes."""
     placed = [(k, p) for k, (_, ps) in enumerate(scenes) for p in ps]
-    to_model = predictor.check_dataset_classes(CLASSES)
+    to_model = predictor.check_dataset_classes(classes)
     truth = to_model[labels[[p.index for _, p in placed]]]
     raw = predictor.predict_faces(faces[[p.index for _, p in placed]]).argmax(1)
     kinds = np.array([p.kind for _, p in placed])
@@ -290,11 +290,7 @@ def photo_accuracy(predictor, faces: np.ndarray, labels: np.ndarray, scenes, pat
               flush=True)
 
 
-CLASSES: tuple[str, ...] = ()
-
-
 def main() -> None:
-    global CLASSES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zip", default=str(ROOT.parent / "shared" / "data" / "fer2013.zip"))
     parser.add_argument("--scenes", type=int, default=300, help="scenes in the test set (half 640x480, half 1280x720)")
@@ -308,12 +304,11 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python "
           f"{platform.python_version()}, opencv {cv2.__version__}, load average {os.getloadavg()[0]:.1f}")
     ds = read_source(args.zip)
-    CLASSES = ds.classes
     if args.fit:
         from fer_core.data import load_dataset
         fit(ds.split("train").images, args.scenes, args.seed)
         val = load_dataset(args.zip, seed=0, val_fraction=0.1).split("val")
-        framing_grid(Predictor.from_run(args.run), val.images, val.labels, args.scenes, args.seed)
+        framing_grid(Predictor.from_run(args.run), val.images, val.labels, val.classes, args.scenes, args.seed)
     test = ds.split("test")
     t0 = time.perf_counter()
     scenes = build_scenes(test.images, args.scenes, args.seed)
@@ -332,7 +327,7 @@ def main() -> None:
         print(f"{name:<16}{s.recall:>7.3f}{s.precision:>7.3f}{s.mean_iou:>7.3f}{s.ms_per_scene:>8.1f}   "
               f"{'':>15}" + "".join(f"{s.recall_by_kind[k]:>9.3f}" for k in KINDS), flush=True)
     predictor = Predictor.from_run(args.run)
-    photo_accuracy(predictor, test.images, test.labels, scenes, {
+    photo_accuracy(predictor, test.images, test.labels, test.classes, scenes, {
         "before: haar_alt2, square crop": {"detector": "haar_alt2"},
         "yunet, landmark framing, not turned": {"align": False},
         "after: yunet, turned upright (default)": {},

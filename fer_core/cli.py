@@ -338,11 +338,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     print(f"{report['data']} [{report['split']}, {report['n']} images, tta {report['tta']}]")
     print(f"accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}")
-    rows = [["class", "precision", "recall", "f1", "support"]]
-    for c, m in report["per_class"].items():
+    _print_per_class(report["per_class"], "support")
+    return 0
+
+
+def _print_per_class(per_class: dict, count: str) -> None:
+    """Per-class precision, recall and F1 as a table; `count` heads the column of how many there were."""
+    rows = [["class", "precision", "recall", "f1", count]]
+    for c, m in per_class.items():
         rows.append([c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])])
     _print_table(rows)
-    return 0
 
 
 def _evaluate_photos(args: argparse.Namespace) -> int:
@@ -371,10 +376,7 @@ def _evaluate_photos(args: argparse.Namespace) -> int:
         from fer_core.common.wording import percent, score
         print(f"on the largest face of the {result['n_scored']} photo(s) with a face: accuracy "
               f"{percent(result['accuracy'], 2)}  macro-F1 {score(result['macro_f1'])}")
-        rows = [["class", "precision", "recall", "f1", "photos"]]
-        for c, m in result["per_class"].items():
-            rows.append([c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])])
-        _print_table(rows)
+        _print_per_class(result["per_class"], "photos")
         classes = result["classes"]
         print("confusion matrix (rows: true class, columns: predicted)")
         _print_table([["", *[c[:8] for c in classes]]]

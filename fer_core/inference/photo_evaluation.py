@@ -168,6 +168,18 @@ def list_photo_evaluations(run_dir: str | os.PathLike) -> list[dict]:
     return found
 
 
+def all_photo_evaluations(records) -> list[tuple[str, dict]]:
+    """(model label, evaluation) for the bundled model's saved evaluations and those of each run in
+    `records` (runs.RunRecord) that has a model: what the Runs page lists."""
+    found = []
+    for model, run_dir in [(runs.BUILTIN, runs.BUILTIN)] + [(r.run_id, r.run_dir) for r in records if r.has_model]:
+        try:
+            found += [(model, ev) for ev in list_photo_evaluations(run_dir)]
+        except OSError:  # a run folder we may not look into: its row in the runs table says why
+            continue
+    return found
+
+
 def evaluation_table(evaluations: list[tuple[str, dict]]) -> "pd.DataFrame":
     """One row per (model label, evaluation): what the Runs page lists."""
     import pandas as pd
