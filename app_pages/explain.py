@@ -168,15 +168,29 @@ metric = st.radio("Faithfulness metric", list(FAITHFULNESS_METRICS.names()), hor
 st.caption(FAITHFULNESS_METRICS.get(metric).description)
 all_faces = np.concatenate(found_faces) if found_faces else None
 score_key = (run_dir, metric, str(target), hashlib.sha256(all_faces.tobytes()).hexdigest() if found_faces else "")
+
+
+def stop_scoring() -> None:
+    # Any click reruns the page, which stops the scoring at its next progress step; this says why.
+    st.session_state.explain_scoring_stopped = True
+
+
 if st.button("Score every method on these faces", key="explain_score_methods") and found_faces:
-    bar = st.progress(0.0, text="Scoring…")
+    scoring = st.empty()
+    with scoring.container():
+        bar = st.progress(0.0, text="Scoring…")
+        st.button("⏹️ Stop scoring", key="explain_stop_scoring", on_click=stop_scoring,
+                  help="Stops after the face being scored; no score is kept")
 
     def report(name: str, done: int, total: int) -> None:
-        bar.progress(done / total, text=f"Scoring {name} ({done + 1} of {total}; Score-CAM is the slow one)…")
+        bar.progress(done / total, text=f"Scoring {name}: {done} of {total} face × method steps "
+                                        "(Score-CAM is the slow one)…")
 
     scores = compare_methods(predictor.model, predictor.card, all_faces, metric=metric, target=target, progress=report)
-    bar.empty()
+    scoring.empty()
     st.session_state.explain_method_scores = (score_key, scores)  # kept for the same faces, run, metric, class
+if st.session_state.pop("explain_scoring_stopped", False):
+    st.info("Scoring stopped; no score was kept. Press the button again to start over.")
 stored = st.session_state.get("explain_method_scores")
 if stored and stored[0] == score_key:
     chart(st, method_scores(stored[1], f"{metric} (higher is better)"), width="stretch", key="explain_method_scores")

@@ -1,20 +1,27 @@
 """What hardware training would use, as torch sees it: CUDA GPUs, Apple MPS, or the CPU.
 
 `device_info()` asks torch in a short-lived subprocess by default, so the caller (the Streamlit
-server) neither pays torch's import time nor holds a CUDA context and its GPU memory.
+server) neither pays torch's import time nor holds a CUDA context and its GPU memory. On a Linux
+machine with no GPU driver's device files there is nothing to ask: the answer is the CPU at once
+(the probe's torch import cost a cold Home page 2-3 s on a 2-core VM).
 `python -m fer_core.app.system_info` prints the same facts as JSON.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from fer_core.common.paths import PROJECT_ROOT
 
 PROBE_TIMEOUT_S = 120.0  # torch's first import on a cold, busy machine can take a while
+# What a GPU torch could use leaves on Linux: NVIDIA's device files and driver, AMD ROCm's /dev/kfd,
+# WSL2's /dev/dxg. Without any of them torch.cuda.is_available() is False.
+GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,19 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def gpu_impossible(device_files=GPU_DEVICE_FILES) -> bool:
+    """True on Linux when no GPU driver's device file exists (MPS is macOS only): the CPU, surely."""
+    return sys.platform.startswith("linux") and not any(Path(f).exists() for f in device_files)
+
+
+def _cpu_without_asking() -> DeviceInfo:
+    try:
+        version = importlib.metadata.version("torch").split("+")[0]
+    except importlib.metadata.PackageNotFoundError:
+        return DeviceInfo(cpu_count=_cpu_count(), error="torch is not installed")
+    return DeviceInfo(cpu_count=_cpu_count(), torch_version=version)
+
+
 def probe() -> DeviceInfo:
     """Ask torch in this process (imports torch; initialises CUDA if a GPU is present)."""
     try:
@@ -95,6 +115,8 @@ def device_info(in_subprocess: bool = True, timeout: float = PROBE_TIMEOUT_S) ->
     """torch's view of CUDA / MPS / CPU. Never raises: a failed probe gives `error` and the CPU."""
     if not in_subprocess:
         return probe()
+    if gpu_impossible():
+        return _cpu_without_asking()
     try:
         done = subprocess.run([sys.executable, "-m", "fer_core.app.system_info"], cwd=PROJECT_ROOT,
                               capture_output=True, text=True, timeout=timeout, check=False)

@@ -116,7 +116,7 @@ FAITHFULNESS_METRICS.register("drop", FaithfulnessMetric(
 
 
 def faithfulness(model: nn.Module, card, faces: np.ndarray, heatmaps: np.ndarray, targets,
-                 metric: str = "road") -> np.ndarray:
+                 metric: str = "road", on_face: Callable[[int], None] | None = None) -> np.ndarray:
     """How faithful saliency maps are to the model, per face (float32 (N,), higher is better).
 
     heatmaps: (N, 48, 48) in face coordinates, e.g. `explain_faces(...).heatmaps`; targets: the
@@ -124,6 +124,7 @@ def faithfulness(model: nn.Module, card, faces: np.ndarray, heatmaps: np.ndarray
     target-class probability units; see FAITHFULNESS_METRICS for what each metric measures. ROAD's
     imputation adds random noise, drawn from a fixed seed here, so the same faces and maps always get
     the same scores (a method comparison then agrees with the per-face scores it averages).
+    on_face, if given, is called with the number of faces scored so far after each face.
     """
     spec = FAITHFULNESS_METRICS.get(metric)
     faces = as_face_batch(faces, allow_single=False, allow_empty=False, arrays_only=True)
@@ -140,6 +141,8 @@ def faithfulness(model: nn.Module, card, faces: np.ndarray, heatmaps: np.ndarray
         for i in range(len(faces)):  # one face at a time, each from the same seed: its score is its own
             torch.manual_seed(SEED)  # (the caller's random state is left as it was: fork_rng)
             scores.append(np.asarray(spec.compute(pipeline, x[i:i + 1], heatmaps[i:i + 1], callables[i:i + 1])))
+            if on_face is not None:
+                on_face(i + 1)
     return np.concatenate([s.reshape(-1) for s in scores]).astype(np.float32)
 
 
@@ -149,7 +152,9 @@ def compare_methods(model: nn.Module, card, faces: np.ndarray, methods: Sequence
     mean of `faithfulness` per face, so each equals the mean of that method's per-face scores.
 
     methods: names from `method_names()` (default: all); target as in explain_faces. progress, if
-    given, is called as progress(method, done, total) before each method.
+    given, is called as progress(method, done, total) before each method and after each face it
+    scores, counting steps of one face by one method (total = methods x faces): a caller can show
+    progress, and stop between steps, on long comparisons (Score-CAM, many faces).
     """
     methods = method_names() if methods is None else list(methods)
     if not methods:
@@ -157,10 +162,14 @@ def compare_methods(model: nn.Module, card, faces: np.ndarray, methods: Sequence
     for name in methods:  # refuse a bad name before spending time on the good ones
         CAM_METHODS.get(name)
     FAITHFULNESS_METRICS.get(metric)
-    scores = {}
-    for done, name in enumerate(methods):
-        if progress is not None:
-            progress(name, done, len(methods))
+    n_faces, scores = len(faces), {}
+    total = len(methods) * n_faces
+    for m, name in enumerate(methods):
+        def report(faces_done: int, name=name, before=m * n_faces) -> None:
+            if progress is not None:
+                progress(name, before + faces_done, total)
+        report(0)
         result = explain_faces(model, card, faces, method=name, target=target)
-        scores[name] = float(np.mean(faithfulness(model, card, faces, result.heatmaps, result.targets, metric)))
+        scores[name] = float(np.mean(faithfulness(model, card, faces, result.heatmaps, result.targets, metric,
+                                                  on_face=report)))
     return scores

@@ -7,7 +7,8 @@ from fer_core.app import system_info
 from fer_core.app.system_info import DeviceInfo, GpuInfo, device_info
 
 
-def test_this_cpu_machine_is_described_as_cpu():
+def test_this_cpu_machine_is_described_as_cpu(monkeypatch):
+    monkeypatch.setattr(system_info, "gpu_impossible", lambda: False)
     line = device_info().describe()  # the real probe, in a subprocess
     assert "CPU" in line and "torch 2." in line and "no CUDA or MPS" in line
     info = device_info(in_subprocess=False)
@@ -27,7 +28,25 @@ def test_gpus_and_mps_are_named():
     assert mps.device == "mps" and mps.describe() == "Apple GPU (MPS), torch 2.14.1"
 
 
+def test_without_gpu_device_files_the_cpu_is_the_answer_without_starting_torch(monkeypatch, tmp_path):
+    monkeypatch.setattr(system_info.sys, "platform", "linux")
+    assert system_info.gpu_impossible([str(tmp_path / "nvidia0")])
+    (tmp_path / "nvidia0").touch()
+    assert not system_info.gpu_impossible([str(tmp_path / "nvidia0")])
+    monkeypatch.setattr(system_info.sys, "platform", "darwin")  # MPS is asked for on a Mac
+    assert not system_info.gpu_impossible([str(tmp_path / "missing")])
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError("the probe ran")
+    monkeypatch.setattr(system_info, "gpu_impossible", lambda: True)
+    monkeypatch.setattr(system_info.subprocess, "run", no_subprocess)
+    info = device_info()
+    assert info.device == "cpu" and info.error is None and info.torch_version.startswith("2.")
+    assert info.describe() == device_info(in_subprocess=False).describe()  # what torch itself says here
+
+
 def test_a_failed_probe_falls_back_to_the_cpu_with_the_reason(monkeypatch):
+    monkeypatch.setattr(system_info, "gpu_impossible", lambda: False)
     def too_slow(*args, **kwargs):
         raise subprocess.TimeoutExpired(args[0], kwargs.get("timeout"))
     monkeypatch.setattr(system_info.subprocess, "run", too_slow)

@@ -68,6 +68,20 @@ def test_a_dataset_sample_can_be_explained_and_methods_scored(run_in_checkpoints
     assert len(at.get("plotly_chart")) == 2
     at.radio(key="explain_metric").set_value("drop").run()  # another metric: those scores no longer apply
     assert len(at.get("plotly_chart")) == 1
+    assert not any(b.key == "explain_stop_scoring" for b in at.button)  # the Stop button goes with the bar
+
+
+def test_a_stopped_scoring_says_so_once_and_keeps_no_score(run_in_checkpoints):
+    """Stop's click reruns the page, which ends the scoring at its next step; its callback leaves
+    this flag for the rerun (AppTest cannot click mid-run: the flag is set as the callback does)."""
+    at = explain_page().run()
+    at.radio(key="explain_source").set_value("Dataset sample").run()
+    at.session_state["explain_scoring_stopped"] = True
+    at.run()
+    assert any(i.value.startswith("Scoring stopped; no score was kept") for i in at.info)
+    assert len(at.get("plotly_chart")) == 1  # probability bars only: no method scores
+    at.run()
+    assert not any(i.value.startswith("Scoring stopped") for i in at.info)  # said once
 
 
 def test_a_file_that_is_not_an_image_gives_a_message(run_in_checkpoints):
