@@ -122,10 +122,13 @@ column_config = {
     "duration_s": st.column_config.NumberColumn("duration", format="%.0f s"),
     "data": st.column_config.TextColumn("data source"),
 }
-st.caption("Tick rows (left edge) to compare runs; click a column header to sort.")
+# The figures first, after the run's name: the table is wider than the page (every class's F1) and scrolls sideways.
+FIRST = ["run_id", "name", "test_accuracy", "macro_f1", "architecture", "strategy", "status", "tags"]
+st.caption("Tick rows (left edge) to compare runs; click a column header to sort; scroll sideways for "
+           "each class's F1.")
 event = show_table(
     st, in_percent(table, ["test_accuracy"]), key="runs_table", on_select="rerun", selection_mode="multi-row", hide_index=True,
-    column_config=column_config,
+    column_config=column_config, column_order=FIRST + [c for c in table.columns if c not in FIRST],
     selection_default={"selection": {"rows": [first_evaluated]}} if first_evaluated is not None else None)
 selected = [records[i] for i in event.selection.rows if 0 <= i < len(records)]
 

@@ -178,6 +178,19 @@ CAMERA_SPY = """
     }"""
 
 
+# Records the text the data grids draw on their canvas (glide-data-grid: no DOM text to measure) in
+# window.__gridTexts, with where it starts and how wide it is, for the cut-text check (GRID_TEXT_CUT).
+GRID_TEXT_SPY = """
+    const fillText = CanvasRenderingContext2D.prototype.fillText;
+    CanvasRenderingContext2D.prototype.fillText = function (text, x, y, ...rest) {
+        const m = this.getTransform(), ratio = window.devicePixelRatio || 1, w = this.measureText(text).width;
+        const shift = {right: w, end: w, center: w / 2}[this.textAlign] || 0;  // x is where the text starts
+        (window.__gridTexts = window.__gridTexts || []).push({t: String(text), x: ((x - shift) * m.a + m.e) / ratio,
+            y: (y * m.d + m.f) / ratio, w: w * m.a / ratio, canvas: this.canvas});
+        return fillText.call(this, text, x, y, ...rest);
+    };"""
+
+
 @pytest.fixture(scope="module")
 def browser(fake_camera):
     options = Options()
@@ -194,7 +207,7 @@ def browser(fake_camera):
     except WebDriverException as exc:
         pytest.fail(f"could not start headless Chromium ({CHROMIUM}) with {CHROMEDRIVER}: {exc.msg}")
     driver.set_page_load_timeout(60)
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAMERA_SPY})
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAMERA_SPY + GRID_TEXT_SPY})
     yield driver
     driver.quit()
 
@@ -309,8 +322,46 @@ GEOMETRY = r"""
     const overlap = (a, b) => a.width > 0 && a.height > 0 && b.width > 0 && b.height > 0 &&
         a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;"""
 
+# Text a data grid drew (GRID_TEXT_SPY) since the last check that is wider than its column (the columns
+# start where their header texts do), or that runs past the right edge of a grid that should not scroll.
+GRID_TEXT_CUT = r"""
+    const HEADER_ROW_PX = 35;  // Streamlit's grid header row: its text is drawn above this
+    const gridTextCut = () => {
+        const found = [], byCanvas = new Map();
+        for (const t of window.__gridTexts || []) {
+            const grid = t.canvas.isConnected && t.canvas.closest('[data-testid="stDataFrame"]');
+            if (grid) byCanvas.set(t.canvas, [...(byCanvas.get(t.canvas) || []), t]);
+        }
+        window.__gridTexts = [];
+        byCanvas.forEach((all, canvas) => {
+            const wide = !!canvas.closest(WIDE_TABLES), right = canvas.width / (window.devicePixelRatio || 1);
+            const headerY = Math.min(...all.map(t => t.y)), inHeader = t => Math.abs(t.y - headerY) < 1;
+            if (headerY > HEADER_ROW_PX) return;  // cells redrawn alone (hover): no header row to measure them by
+            // Only the last draw: it starts with the header row, drawn left to right (earlier draws, at
+            // other widths while the page was laid out or resized for the shot, put columns elsewhere).
+            let start = all.findLastIndex(inHeader);
+            while (start > 0 && inHeader(all[start - 1]) && all[start - 1].x < all[start].x) start--;
+            const drawn = all.slice(start);
+            const lefts = [...new Set(drawn.filter(inHeader).map(t => Math.round(t.x)))]
+                .sort((a, b) => a - b);
+            const seen = new Set();
+            drawn.forEach(t => {
+                const x = Math.round(t.x), key = `${t.t}@${x},${Math.round(t.y)}`;
+                if (seen.has(key) || x >= right) return;  // drawn already, or scrolled out of sight
+                seen.add(key);
+                const next = lefts.find(l => l > x + 1);
+                if (next !== undefined && x + t.w > next + 1)
+                    found.push(`a table cell reads "${t.t}" cut short (${Math.round(t.w)} px of text in ${next - x} px)`);
+                else if (next === undefined && !wide && x + t.w > right + 1)
+                    found.push(`a table's "${t.t}" runs past its right edge`);
+            });
+        });
+        return found;
+    };"""
+
 LAYOUT_DEFECTS = GEOMETRY + r"""
     const WIDE_TABLES = '.st-key-runs_table';  // every run's per-class F1: scrolls sideways by design
+""" + GRID_TEXT_CUT + r"""
     const found = [];
     document.querySelectorAll('.fer-gallery').forEach((gallery, g) => {
         const rows = new Map();  // image top -> caption tops of the tiles in that row
@@ -341,6 +392,7 @@ LAYOUT_DEFECTS = GEOMETRY + r"""
             found.push(`a table is cut off on the right (${scroller.scrollWidth} px of columns in ${scroller.clientWidth} px): `
                        + [...table.querySelectorAll('th')].map(th => th.textContent.trim()).filter(Boolean).join(', '));
     });
+    found.push(...gridTextCut());
     const cut = new Set();  // a label cut short with '…', its whole text nowhere on hover
     document.querySelectorAll('[data-testid="stMain"] *').forEach(el => {
         if (el.scrollWidth > el.clientWidth + 1 && el.textContent.trim()
@@ -782,8 +834,8 @@ def test_a_lasso_on_the_dataset_embedding_shows_the_faces_it_holds(server, brows
 def test_the_layout_check_sees_each_defect_it_looks_for(server, browser, shots, project, request):
     """`layout_defects` passes every screenshot above: here it must catch each defect once it is put on
     the page (a widened tile, Plotly's toolbar moved over an axis label, a "None" cell, a guessed
-    duration), and hovering a
-    chart must bring up Streamlit's toolbar it measures."""
+    duration, grid text wider than its column), and hovering a chart must bring up Streamlit's toolbar
+    it measures."""
     checkpoints = project / "checkpoints"
     if not completed_runs(checkpoints):
         trained = request.getfixturevalue("trained_run")
@@ -802,10 +854,14 @@ def test_the_layout_check_sees_each_defect_it_looks_for(server, browser, shots, 
         const label = [...chart.querySelectorAll('.main-svg text')].find(t => t.textContent.trim()).getBoundingClientRect();
         Object.assign(chart.querySelector('.modebar').style, {position: 'fixed', left: label.left + 'px', top: label.top + 'px'});
         document.querySelector('[data-testid="stDataFrame"] td').textContent = 'None';
-        document.querySelector('[data-testid="stCaptionContainer"]').append(' took about 2 minutes');""")
+        document.querySelector('[data-testid="stCaptionContainer"]').append(' took about 2 minutes');
+        const grid = document.querySelector('[data-testid="stDataFrame"] canvas').getContext('2d');
+        grid.setTransform(1, 0, 0, 1, 0, 0);  // as the grid draws: two column headers, then a cell too long for its column
+        grid.textAlign = 'left';
+        grid.fillText('first', 10, 10); grid.fillText('second', 60, 10); grid.fillText('x'.repeat(80), 10, 40);""")
     found = "\n".join(layout_defects(browser))
     for defect in ("px tile is drawn 300 px wide", "Plotly's toolbar covers", 'a table cell reads "None"',
-                   'the page says "about 2 minutes"'):
+                   'the page says "about 2 minutes"', 'a table cell reads "xxxxxxxx'):
         assert defect in found, f"the layout check missed '{defect}'; it found:\n{found}"
 
 
