@@ -51,14 +51,21 @@ def check_notes(notes: RunNotes) -> RunNotes:
     return RunNotes(name, tags, str(notes.notes))
 
 
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def read_notes(run_dir: str | Path) -> RunNotes:
     path = Path(run_dir) / NOTES
     try:
         if not path.is_file():
             return RunNotes()
         raw = json.loads(read_bounded(path, MAX_NOTES_FILE_BYTES).decode())
-        return check_notes(RunNotes(str(raw.get("name") or ""), [str(t) for t in raw.get("tags") or []],
-                                    str(raw.get("notes") or "")))
+        tags = raw.get("tags")
+        # A field of the wrong type reads as empty, not as its repr (a null tag is no tag "None"); the others stay.
+        return check_notes(RunNotes(_text(raw.get("name")),
+                                    [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else [],
+                                    _text(raw.get("notes"))))
     except (OSError, ValueError, AttributeError, TypeError, RecursionError):
         return RunNotes()  # damaged or hand-edited beyond use: no notes, the run itself still reads
 

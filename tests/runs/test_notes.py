@@ -30,8 +30,17 @@ def test_what_is_too_long_is_refused_and_nothing_is_written(tmp_path, notes, mes
     assert not (tmp_path / NOTES).exists()
 
 
-@pytest.mark.parametrize("content", ["[]", "{", '{"name": ["a"], "tags": "x"}', '{"tags": [1, null]}', "\x00"])
+@pytest.mark.parametrize("content", ["[]", "{", "\x00", '"text"', '{"tags": ["' + "x" * 40 + '"]}'])
 def test_a_damaged_notes_file_reads_as_no_notes(tmp_path, content):
     (tmp_path / NOTES).write_text(content)
-    notes = read_notes(tmp_path)
-    assert isinstance(notes, RunNotes) and isinstance(notes.name, str) and all(isinstance(t, str) for t in notes.tags)
+    assert read_notes(tmp_path) == RunNotes()
+
+
+@pytest.mark.parametrize("content, expected", [
+    ('{"name": ["a"], "tags": "x", "notes": 5}', RunNotes()),
+    ('{"name": "kept", "tags": [1, null, "real"], "notes": {"a": 1}}', RunNotes("kept", ["real"], "")),
+    ('{"name": null, "tags": null, "notes": "kept"}', RunNotes("", [], "kept")),
+])
+def test_a_field_of_the_wrong_type_reads_as_empty_and_the_others_stay(tmp_path, content, expected):
+    (tmp_path / NOTES).write_text(content)
+    assert read_notes(tmp_path) == expected  # never tags "1" and "None", a name "['a']" or notes "5"
