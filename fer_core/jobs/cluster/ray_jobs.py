@@ -1,0 +1,82 @@
+"""The Ray backend: each run is one Ray job (Jobs API) whose entrypoint is the worker, on a node with
+the GPUs and CPUs the backend asks for; `ray job stop` is the cancel (SIGTERM, which the worker records
+as 'cancelled'; Ray kills it 3 s later if it has not stopped)."""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from fer_core.jobs.cluster import INSTALL, ClusterError, EngineState, worker_env
+from fer_core.runs.store import LOG
+
+_clients: dict[str, object] = {}  # address -> JobSubmissionClient, one connection check per process
+# Ray's job states -> ours
+STATES = {"PENDING": "pending", "RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed",
+          "STOPPED": "stopped"}
+
+
+def _client(address: str):
+    if address in _clients:
+        return _clients[address]
+    try:
+        from ray.job_submission import JobSubmissionClient
+    except ImportError:
+        raise ClusterError(f"the ray backend needs Ray, which is not installed for this Python; {INSTALL}") from None
+    try:
+        client = JobSubmissionClient(address)
+    except RuntimeError as exc:
+        if "ray[default]" in str(exc):
+            raise ClusterError(f"the ray backend needs Ray's job API (ray[default]); {INSTALL}") from None
+        raise ClusterError(_unreachable(address, exc)) from None
+    except Exception as exc:  # requests' and Ray's own connection errors, bad addresses
+        raise ClusterError(_unreachable(address, exc)) from None
+    _clients[address] = client
+    return client
+
+
+def _unreachable(address: str, exc: Exception) -> str:
+    reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return (f"the Ray cluster at {address} cannot be reached ({reason}); check the address and that the "
+            "cluster is up (`ray status` on its head node)")
+
+
+def check(backend: dict) -> str:
+    client = _client(backend["address"])
+    return f"Ray at {backend['address']} ({getattr(client, '_address', backend['address'])})"
+
+
+def submit(run_dir: Path, backend: dict) -> str:
+    client = _client(backend["address"])
+    python, run, log = (shlex.quote(str(p)) for p in (sys.executable, run_dir, run_dir / LOG))
+    try:
+        return client.submit_job(
+            entrypoint=f"exec {python} -u -m fer_core.jobs.worker {run} >> {log} 2>&1",
+            runtime_env={"env_vars": worker_env()},
+            entrypoint_num_gpus=backend["gpus"] or None, entrypoint_num_cpus=backend["cpus"] or None,
+            metadata={"fer_run": run_dir.name},
+        )
+    except Exception as exc:
+        _clients.pop(backend["address"], None)
+        raise ClusterError(f"Ray at {backend['address']} refused the job: {' '.join(str(exc).split())[:300]}") \
+            from None
+
+
+def state(run_dir: Path, backend: dict, job: str) -> EngineState:
+    client = _client(backend["address"])
+    try:
+        info = client.get_job_info(job)
+    except Exception as exc:
+        _clients.pop(backend["address"], None)
+        return EngineState("unknown", " ".join(str(exc).split())[:300])
+    return EngineState(STATES.get(str(getattr(info.status, "value", info.status)), "unknown"), info.message or "")
+
+
+def cancel(run_dir: Path, backend: dict, job: str) -> None:
+    client = _client(backend["address"])
+    try:
+        client.stop_job(job)
+    except Exception as exc:
+        _clients.pop(backend["address"], None)
+        raise ClusterError(f"Ray at {backend['address']} could not stop job {job}: "
+                           f"{' '.join(str(exc).split())[:300]}") from None
