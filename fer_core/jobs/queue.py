@@ -134,8 +134,8 @@ def _check_at_once(config: TrainConfig, at_once: int | None) -> int | None:
     if at_once is None:
         return None
     if not config.backend:
-        raise ValueError("a limit of runs at once on a cluster (at_once) needs a cluster backend; this machine's "
-                         "queue runs one job per GPU (or FER_MAX_JOBS)")
+        raise ValueError("a limit of runs at once on a cluster (--at-once) needs a cluster backend (ray or slurm); "
+                         "this machine's queue runs one job per GPU (or FER_MAX_JOBS)")
     return _check_limit(at_once, "the number of runs at once on the cluster")
 
 

@@ -3,8 +3,11 @@ the GPUs and CPUs the backend asks for; `ray job stop` is the cancel (SIGTERM, w
 as 'cancelled'; Ray kills it 3 s later if it has not stopped)."""
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from fer_core.jobs.cluster import INSTALL, ClusterError, EngineState, worker_env
@@ -24,7 +27,8 @@ def _client(address: str):
     except ImportError:
         raise ClusterError(f"the ray backend needs Ray, which is not installed for this Python; {INSTALL}") from None
     try:
-        client = JobSubmissionClient(address)
+        with _quiet():
+            client = JobSubmissionClient(address)
     except RuntimeError as exc:
         if "ray[default]" in str(exc):
             raise ClusterError(f"the ray backend needs Ray's job API (ray[default]); {INSTALL}") from None
@@ -33,6 +37,18 @@ def _client(address: str):
         raise ClusterError(_unreachable(address, exc)) from None
     _clients[address] = client
     return client
+
+
+@contextmanager
+def _quiet():
+    """Ray's client logs and warns on stderr as it connects: our one line says what matters."""
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _unreachable(address: str, exc: Exception) -> str:
