@@ -148,16 +148,24 @@ def _prepare_root(root, max_concurrent: int | None) -> Path:
     return root
 
 
-def submit(config: TrainConfig, root: str | os.PathLike | None = None, max_concurrent: int | None = None) -> Path:
+def submit(config: TrainConfig, root: str | os.PathLike | None = None, max_concurrent: int | None = None,
+           at_once: int | None = None, sweep: str | None = None) -> Path:
     """Queue a run and return its folder at once; it executes in a separate, detached process (on the
     cluster its config's backend names, if any).
 
-    `max_concurrent`, if given, becomes the folder's limit from now on (see set_max_concurrent).
+    `max_concurrent`, if given, becomes the folder's limit from now on (see set_max_concurrent). On a
+    cluster, at most `at_once` runs of the same `sweep` id (new_sweep_id) are sent at a time.
     """
+    at_once = _check_at_once(config, at_once)
     root = _prepare_root(root, max_concurrent)
-    run_dir = _enqueue(config, root)
+    run_dir = _enqueue(config, root, at_once=at_once, **({"sweep": sweep} if sweep else {}))
     ensure_scheduler(root)
     return run_dir
+
+
+def new_sweep_id(n_archs: int, n_strategies: int) -> str:
+    """The id every run of one launch carries in its status ("sweep")."""
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{n_archs}x{n_strategies}-{os.urandom(2).hex()}"
 
 
 def sweep(base: TrainConfig, archs: list[str], strategies: list[str], root: str | os.PathLike | None = None,
@@ -179,7 +187,7 @@ def sweep(base: TrainConfig, archs: list[str], strategies: list[str], root: str 
         c.validate()  # refuse the whole grid before queueing any of it
     at_once = _check_at_once(base, at_once)
     root = _prepare_root(root, max_concurrent)
-    sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{len(archs)}x{len(strategies)}-{os.urandom(2).hex()}"
+    sweep_id = new_sweep_id(len(archs), len(strategies))
     run_dirs = [_enqueue(c, root, at_once=at_once, sweep=sweep_id) for c in configs]
     ensure_scheduler(root)
     return run_dirs
