@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import types
+from pathlib import Path
 
 import pytest
 
@@ -80,11 +81,16 @@ def ray_address():
     print("\ncluster test timings:", ", ".join(f"{k} {v:.1f}" for k, v in TIMINGS.items()))
 
 
-def sweep_and_cancel(root, backend: dict, name: str) -> tuple[list, object]:
-    """A 2-run sweep (both sent at once) plus a deep run cancelled once it trains; returns their folders."""
+def sweep_and_cancel(root, capsys, flags: list[str], name: str) -> tuple[list, object]:
+    """A 2-run sweep from the command line (both sent at once), plus a deep run cancelled once it trains;
+    returns their folders."""
+    from fer_core import cli
     t0 = time.monotonic()
-    sweep = jobs.sweep(make_config(backend=backend, **SWEEP), ["pca_rf"], ["none", "class_weights"], root,
-                       at_once=2)
+    assert cli.main(["sweep", "--arch", "pca_rf", "--imbalance", "none", "class_weights", "--synthetic-size", "600",
+                     "--out", str(root), "--at-once", "2", *flags]) == 0
+    sweep = [Path(line) for line in capsys.readouterr().out.split()]
+    assert len(sweep) == 2 and all(d.parent == root for d in sweep)
+    backend = load_run(sweep[0]).config["backend"]  # as the flags made it
     deep = jobs.submit(make_config(backend=backend, **DEEP), root)
     wait_for(lambda: read_status(deep)["status"] == "running" and in_training(deep), 150,
              f"the deep run to train on {name}")
@@ -113,9 +119,8 @@ def check_like_local_runs(sweep, deep, backend_name: str) -> None:
 
 # ---------------------------------------------------------------- Ray
 
-def test_a_ray_sweep_runs_to_completion_and_a_ray_run_is_cancelled(root, ray_address):
-    backend = cluster.backend_options("ray", address=ray_address, gpus=0, cpus=1)
-    sweep, deep = sweep_and_cancel(root, backend, "ray")
+def test_a_ray_sweep_runs_to_completion_and_a_ray_run_is_cancelled(root, ray_address, capsys):
+    sweep, deep = sweep_and_cancel(root, capsys, ["--backend", "ray", "--address", ray_address, "--gpus", "0"], "ray")
     check_like_local_runs(sweep, deep, "ray")
     client = cluster.ray_jobs._client(ray_address)
     assert str(client.get_job_status(read_status(deep)["cluster_job"])) in ("JobStatus.STOPPED", "STOPPED")
@@ -150,10 +155,10 @@ def test_an_unreachable_ray_cluster_is_one_clear_line(root, capsys):
 
 # ---------------------------------------------------------------- Slurm (submitit's local executor)
 
-def test_a_slurm_sweep_runs_to_completion_and_a_slurm_run_is_cancelled_with_the_local_executor(root):
+def test_a_slurm_sweep_runs_to_completion_and_a_slurm_run_is_cancelled_with_the_local_executor(root, capsys):
     pytest.importorskip("submitit", reason="submitit is not installed (requirements-cluster.txt)")
-    backend = cluster.backend_options("slurm", executor="local", gpus=0, time_limit_minutes=10)
-    sweep, deep = sweep_and_cancel(root, backend, "slurm (local executor)")
+    flags = ["--backend", "slurm", "--slurm-executor", "local", "--gpus", "0", "--job-time-limit", "10"]
+    sweep, deep = sweep_and_cancel(root, capsys, flags, "slurm (local executor)")
     check_like_local_runs(sweep, deep, "slurm")
     assert list((sweep[0] / "slurm").glob("*_submitted.pkl"))  # submitit's own files stay in the run folder
 
