@@ -173,8 +173,9 @@ def sweep(base: TrainConfig, archs: list[str], strategies: list[str], root: str 
     """Queue one run per (architecture, imbalance strategy) pair of `base`; returns their folders in queue order.
 
     Every run's status.json carries the same "sweep" id. With a cluster backend each run is its own
-    cluster job, at most `at_once` of them at a time (None: all at once, the engine queues them). `base.imbalance_options` are kept only for
-    runs of `base.imbalance` (another strategy does not take the same options).
+    cluster job, at most `at_once` of them at a time (None: all at once, the engine queues them).
+    `base.imbalance_options` are kept only for runs of `base.imbalance` (another strategy does not take
+    the same options).
     """
     for name, values in (("archs", archs), ("strategies", strategies)):
         if isinstance(values, str) or not values:
@@ -362,8 +363,8 @@ def _cancel_on_cluster(run_dir: Path, status: dict, timeout: float) -> str:
     with run_lock(run_dir):
         status = read_recorded_status(run_dir)
         if status.get("status") in ACTIVE:  # waiting in the engine's queue, or killed before it could record
-            status = write_status(run_dir, "cancelled",
-                                  error=f"cancelled on the cluster ({status.get('backend')} job {status['cluster_job']})")
+            where = f"{status.get('backend')} job {status['cluster_job']}"
+            status = write_status(run_dir, "cancelled", error=f"cancelled on the cluster ({where})")
         return status["status"]
 
 
