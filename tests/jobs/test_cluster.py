@@ -143,6 +143,7 @@ def test_a_ray_job_that_fails_before_python_starts_is_recorded_by_the_repair_ste
 
 
 def test_an_unreachable_ray_cluster_is_one_clear_line(root, capsys):
+    pytest.importorskip("ray.job_submission", reason="ray is not installed (requirements-cluster.txt)")
     from fer_core import cli
     address = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(cluster.ClusterError, match="cannot be reached"):
