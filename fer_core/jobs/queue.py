@@ -364,7 +364,7 @@ def _cancel_on_cluster(run_dir: Path, status: dict, timeout: float) -> str:
         status = read_recorded_status(run_dir)
         if status.get("status") in ACTIVE:  # waiting in the engine's queue, or killed before it could record
             where = f"{status.get('backend')} job {status['cluster_job']}"
-            status = write_status(run_dir, "cancelled", error=f"cancelled on the cluster ({where})")
+            status = write_status(run_dir, "cancelled", error=f"cancelled on the cluster ({where} was stopped)")
         return status["status"]
 
 

@@ -182,3 +182,44 @@ def test_a_backend_without_its_package_says_what_to_install(backend, module, mon
         cluster.check_reachable(backend)
     message = str(caught.value)
     assert "\n" not in message and "not installed" in message and "pip install -r requirements-cluster.txt" in message
+
+
+class FakeSlurmJob:
+    """submitit.SlurmJob as a real cluster's sacct and scancel would answer (no Slurm here)."""
+
+    states: dict[str, str] = {}
+    cancelled: list[str] = []
+
+    def __init__(self, folder, job_id):
+        self.job_id = job_id
+
+    @property
+    def state(self) -> str:
+        return self.states[self.job_id]
+
+    def cancel(self, check: bool = True) -> None:
+        self.cancelled.append(self.job_id)
+        self.states[self.job_id] = "CANCELLED by 1000"
+
+
+def test_what_slurm_knows_reaches_the_status_through_the_repair_step_and_cancel_is_scancel(tmp_path, monkeypatch):
+    from fer_core.runs.store import write_status
+    monkeypatch.setitem(sys.modules, "submitit", types.SimpleNamespace(SlurmJob=FakeSlurmJob))
+    monkeypatch.setattr(FakeSlurmJob, "states", {"11": "PENDING", "12": "RUNNING"})
+    monkeypatch.setattr(FakeSlurmJob, "cancelled", [])
+    backend = cluster.backend_options("slurm", partition="gpu")
+    lost, stopped = (jobs._enqueue(make_config(backend=backend, **SWEEP), tmp_path) for _ in range(2))
+    write_status(lost, "queued", cluster_job="11")
+    write_status(stopped, "running", cluster_job="12", host="node7", pid=4242, pid_start="1")  # on a node
+
+    assert cluster.repair(lost) and read_status(lost)["cluster_state"] == "pending"
+    assert not cluster.repair(lost)  # nothing new to record
+    FakeSlurmJob.states["11"] = "NODE_FAIL"
+    assert read_status(lost)["status"] == "queued"  # reading never repairs
+    jobs._repair_cluster_runs(tmp_path)  # what jobs.reconcile and the scheduler call
+    status = read_status(lost)
+    assert status["status"] == "failed" and "slurm job 11 ended (failed: NODE_FAIL)" in status["error"]
+
+    assert jobs.cancel(stopped, timeout=1) == "cancelled"  # not "running on node7: cancel it there"
+    assert FakeSlurmJob.cancelled == ["12"]
+    assert read_status(stopped)["error"] == "cancelled on the cluster (slurm job 12 was stopped)"
