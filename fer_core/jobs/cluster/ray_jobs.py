@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,14 +15,21 @@ from fer_core.jobs.cluster import INSTALL, ClusterError, EngineState, worker_env
 from fer_core.runs.store import LOG
 
 _clients: dict[str, object] = {}  # address -> JobSubmissionClient, one connection check per process
+# address -> (when, why) it last could not be reached: the page's 2-second poll must not wait on a cluster
+# that is down every time (a ray:// address takes 30 s to time out); a launch's check always tries afresh
+_unreachable_since: dict[str, tuple[float, str]] = {}
+RETRY_SECONDS = 60.0
 # Ray's job states -> ours
 STATES = {"PENDING": "pending", "RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed",
           "STOPPED": "stopped"}
 
 
-def _client(address: str):
+def _client(address: str, fresh: bool = False):
     if address in _clients:
         return _clients[address]
+    failed = _unreachable_since.get(address)
+    if failed and not fresh and time.monotonic() - failed[0] < RETRY_SECONDS:
+        raise ClusterError(failed[1])
     try:
         from ray.job_submission import JobSubmissionClient
     except ImportError:
@@ -34,7 +42,10 @@ def _client(address: str):
             raise ClusterError(f"the ray backend needs Ray's job API (ray[default]); {INSTALL}") from None
         raise ClusterError(_unreachable(address, exc)) from None
     except Exception as exc:  # requests' and Ray's own connection errors, bad addresses
-        raise ClusterError(_unreachable(address, exc)) from None
+        message = _unreachable(address, exc)
+        _unreachable_since[address] = (time.monotonic(), message)
+        raise ClusterError(message) from None
+    _unreachable_since.pop(address, None)
     _clients[address] = client
     return client
 
@@ -58,7 +69,8 @@ def _unreachable(address: str, exc: Exception) -> str:
 
 
 def check(backend: dict) -> str:
-    client = _client(backend["address"])
+    _clients.pop(backend["address"], None)  # a launch asks the cluster itself, not what we knew of it
+    client = _client(backend["address"], fresh=True)
     return f"Ray at {backend['address']} ({getattr(client, '_address', backend['address'])})"
 
 
