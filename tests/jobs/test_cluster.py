@@ -35,6 +35,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def session_members(sid: int) -> list[int]:
+    """The processes of a session (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid:  # after the state, ppid and pgrp: the session id
+            found.append(int(stat.parent.name))
+    return found
+
+
 @pytest.fixture
 def root(tmp_path):
     root = tmp_path / "checkpoints"
@@ -76,6 +89,11 @@ def ray_address():
     except subprocess.TimeoutExpired:
         os.killpg(head.pid, signal.SIGKILL)
         head.wait(timeout=10)
+    for pid in session_members(head.pid):  # Ray's workers lead groups of their own, in the head's session
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     cluster.ray_jobs._clients.clear()
     shutil.rmtree(temp, ignore_errors=True)
     print("\ncluster test timings:", ", ".join(f"{k} {v:.1f}" for k, v in TIMINGS.items()))
