@@ -86,3 +86,21 @@ def test_the_train_form_sends_its_runs_to_the_cluster_it_names():
         tf.build_configs(tf.TrainForm(archs=["simple_cnn"], at_once=2))
     answer = tf.check_cluster({"name": "slurm", "partition": "gpu"})  # None on a Slurm login node
     assert answer is None or answer.startswith("no Slurm here") or "pip install -r requirements-cluster.txt" in answer
+
+
+def test_a_sweep_has_at_most_at_once_runs_on_the_cluster(tmp_path, monkeypatch):
+    from fer_core.runs.store import write_status
+    sent = []
+    monkeypatch.setattr(jobs, "ensure_scheduler", lambda root=None: False)  # this test is the scheduler
+    monkeypatch.setattr(cluster, "submit", lambda run_dir: sent.append(run_dir.name) or f"job-{len(sent)}")
+    backend = cluster.backend_options("ray", gpus=0)
+    runs = jobs.sweep(make_config(arch="pca_rf", backend=backend), ["pca_rf"], ["none", "class_weights", "undersample"],
+                      tmp_path, at_once=2)
+    lone = jobs.submit(make_config(arch="pca_rf", backend=backend), tmp_path)  # another launch: its own limit
+    jobs._send_cluster_runs(jobs._statuses(tmp_path))
+    assert sent == [runs[0].name, runs[1].name, lone.name]  # queue order; the sweep's third waits
+    jobs._send_cluster_runs(jobs._statuses(tmp_path))
+    assert len(sent) == 3
+    write_status(runs[0], "completed")
+    jobs._send_cluster_runs(jobs._statuses(tmp_path))
+    assert sent[3:] == [runs[2].name] and read_status(runs[2])["cluster_job"] == "job-4"
