@@ -226,8 +226,8 @@ if where != "local":
                           help="local: submitit's local executor runs each job as a process on this machine "
                                "(tries the Slurm path without a cluster)")
     st.caption("Each run is its own cluster job. The nodes must see the checkpoints folder "
-               f"(`{paths.checkpoints_dir()}`) and this project with its virtual environment at the same paths "
-               "(NFS, a shared home): the runs write their folders there, and this page follows them.")
+               f"(`{paths.checkpoints_dir()}`), the dataset and this project with its virtual environment at the "
+               "same paths (NFS, a shared home): the runs write their folders there, and this page follows them.")
 
 # ---------------------------------------------------------------- launch
 n_runs = len(archs) * len(strategies)

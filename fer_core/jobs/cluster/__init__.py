@@ -7,8 +7,8 @@ A run's config.json names its backend (`TrainConfig.backend`, {} = this machine'
 
 The folder's scheduler (queue.py) sends each queued cluster run to its engine as its own job, at most
 the launch's `at_once` of a sweep at a time. On the node the job runs `python -m fer_core.jobs.worker
-RUN_DIR`, which writes the same run folder as a local worker: the checkpoints folder (and the project
-with its virtual environment) must be at the same path on both sides (NFS, a shared home). What only the
+RUN_DIR`, which writes the same run folder as a local worker: the checkpoints folder, the dataset and
+the project with its virtual environment must be at the same paths on both sides (NFS, a shared home). What only the
 engine knows (still waiting in its queue, failed before Python started, node lost) reaches status.json
 through `repair`, which the explicit repair step (`jobs.reconcile`) and the scheduler call; never a read.
 
