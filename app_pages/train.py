@@ -10,6 +10,7 @@ from fer_core.app import train_form as tf
 from fer_core.common import paths
 from fer_core.common.wording import percent, score
 from fer_core.data.synthetic import DEFAULT_SIZE as SYNTHETIC_DEFAULT_SIZE
+from fer_core.jobs.cluster import parse_sbatch
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
 from fer_core.runs.store import ACTIVE, UNREADABLE, RunError, load_listed
 from app_pages.common import (PERCENT_POINTS, active_choice, active_dataset, chart, dataset_label, in_percent,
@@ -22,6 +23,27 @@ ARCH_KEYS["torch_threads"] = "train_threads"
 KEEP = "session"  # widgets keep their values while hidden and when the user comes back to the page
 
 
+def _backend() -> dict:
+    """The cluster backend the "Where to run" inputs describe ({}: this machine), unchecked."""
+    ss = st.session_state
+    if ss.get("train_where", "local") == "ray":
+        return {"name": "ray", "address": ss.train_ray_address.strip(), "gpus": ss.train_cluster_gpus,
+                "cpus": ss.train_ray_cpus}
+    if ss.get("train_where") == "slurm":
+        return {"name": "slurm", "partition": ss.train_slurm_partition.strip() or None, "gpus": ss.train_cluster_gpus,
+                "time_limit_minutes": ss.train_slurm_minutes, "executor": ss.train_slurm_executor,
+                "sbatch": ss.train_slurm_sbatch}
+    return {}
+
+
+def _gpu() -> bool:
+    """Whether the runs will train on a GPU (this machine's, or the cluster's)."""
+    try:
+        return tf.runs_on_gpu(st.session_state.train_device, _backend())
+    except ValueError:
+        return False
+
+
 def _first_deep(archs: list[str]) -> str | None:
     return next((a for a in archs if not tf.is_classical(a)), None)
 
@@ -29,7 +51,7 @@ def _first_deep(archs: list[str]) -> str | None:
 def _apply_defaults() -> None:
     """Fill the settings with the first chosen deep architecture's defaults, or the recipe's values."""
     ss = st.session_state
-    arch, gpu = _first_deep(ss.train_archs), tf.uses_gpu(ss.train_device)
+    arch, gpu = _first_deep(ss.train_archs), _gpu()
     ss.train_defaults_for = (arch, gpu)
     values = tf.starting_values(arch, gpu, ss.train_recipe) if arch else {}
     if "torch_threads" in values:
@@ -40,7 +62,7 @@ def _apply_defaults() -> None:
 
 def _on_archs_or_device_change() -> None:
     ss = st.session_state
-    if (_first_deep(ss.train_archs), tf.uses_gpu(ss.train_device)) != ss.train_defaults_for:
+    if (_first_deep(ss.train_archs), _gpu()) != ss.train_defaults_for:
         _apply_defaults()
 
 
@@ -55,6 +77,11 @@ def _on_recipe_change() -> None:
 
 def _init_state() -> None:
     ss = st.session_state
+    for key, value in (("train_where", "local"), ("train_ray_address", "auto"), ("train_cluster_gpus", 1),
+                       ("train_ray_cpus", 1), ("train_slurm_partition", ""), ("train_slurm_minutes", 120),
+                       ("train_slurm_executor", "slurm"), ("train_slurm_sbatch_text", ""), ("train_at_once", 0)):
+        ss.setdefault(key, value)
+    ss.setdefault("train_slurm_sbatch", {})
     if "train_archs" in ss:
         return
     ss.train_archs, ss.train_strategies = tf.remembered_launch() or (["simple_cnn"], ["none"])  # the last launch
@@ -123,11 +150,11 @@ if len(deep) > 1:
     per_arch = st.toggle("Each architecture uses its own defaults", value=True, key="train_per_arch",
                          persist_state=KEEP, help="Off: the values below apply to every architecture")
 if per_arch:
-    table = tf.defaults_table(deep, tf.uses_gpu(ss.train_device), ss.train_recipe)
+    table = tf.defaults_table(deep, _gpu(), ss.train_recipe)
     show_table(st, pd.DataFrame(table), hide_index=True, width="stretch")
 elif deep:
     defaults_arch = _first_deep(archs)
-    st.caption(f"Defaults for {defaults_arch} on {'GPU' if tf.uses_gpu(ss.train_device) else 'CPU'}"
+    st.caption(f"Defaults for {defaults_arch} on {'GPU' if _gpu() else 'CPU'}"
                + (f"; the same values apply to {', '.join(deep[1:])}" if len(deep) > 1 else ""))
     cols = st.columns(4)
     cols[0].number_input("Epochs", min_value=1, step=1, key="train_epochs", persist_state=KEEP)
@@ -168,10 +195,45 @@ if can_pretrain:
                       help="scratch: train everything; frozen: only the new head; finetune: head first, "
                            "then the backbone at a lower learning rate")
 
+# ---------------------------------------------------------------- where
+st.subheader("Where to run")
+WHERE = {"local": "this machine", "ray": "a Ray cluster", "slurm": "Slurm (through submitit)"}
+where = st.radio("Run on", list(WHERE), key="train_where", persist_state=KEEP, horizontal=True,
+                 format_func=WHERE.get, on_change=_on_archs_or_device_change)
+if where != "local":
+    cols = st.columns(4)
+    if where == "ray":
+        cols[0].text_input("Ray address", key="train_ray_address", persist_state=KEEP,
+                           help="auto (the cluster this machine belongs to), ray://HOST:10001, or http://HOST:8265")
+    else:
+        cols[0].text_input("Partition", key="train_slurm_partition", persist_state=KEEP,
+                           help="empty: the cluster's default partition")
+    cols[1].number_input("GPUs per run", min_value=0, step=1, key="train_cluster_gpus", persist_state=KEEP,
+                         on_change=_on_archs_or_device_change)
+    if where == "ray":
+        cols[2].number_input("CPUs per run", min_value=0, step=1, key="train_ray_cpus", persist_state=KEEP)
+    else:
+        cols[2].number_input("Time limit (min)", min_value=1, step=10, key="train_slurm_minutes", persist_state=KEEP,
+                             help="each job's Slurm time limit (--time)")
+    cols[3].number_input("Runs at once", min_value=0, step=1, key="train_at_once", persist_state=KEEP,
+                         help="at most this many of this launch's runs on the cluster at a time; 0: all (the "
+                              "cluster queues them)")
+    if where == "slurm":
+        cols = st.columns([3, 1])
+        cols[0].text_input("Extra sbatch options", key="train_slurm_sbatch_text", persist_state=KEEP,
+                           placeholder="account=lab qos=normal", help="KEY=VALUE pairs separated by spaces")
+        cols[1].selectbox("Executor", ("slurm", "local"), key="train_slurm_executor", persist_state=KEEP,
+                          help="local: submitit's local executor runs each job as a process on this machine "
+                               "(tries the Slurm path without a cluster)")
+    st.caption("Each run is its own cluster job. The nodes must see the checkpoints folder "
+               f"(`{paths.checkpoints_dir()}`), the dataset and this project with its virtual environment at the "
+               "same paths (NFS, a shared home): the runs write their folders there, and this page follows them.")
+
 # ---------------------------------------------------------------- launch
 n_runs = len(archs) * len(strategies)
+how = "run one after another (or one per GPU)" if where == "local" else f"each its own job on {WHERE[where]}"
 st.caption(f"{len(archs)} architecture(s) × {len(strategies)} strateg{'y' if len(strategies) == 1 else 'ies'} = "
-           f"**{n_runs} run(s)**, run one after another (or one per GPU)")
+           f"**{n_runs} run(s)**, {how}")
 if archs:
     estimate = job_status.estimate_duration(archs[0], choice.path or None, ss.train_epochs, paths.checkpoints_dir())
     st.caption(estimate.sentence(n_runs) if estimate else
@@ -193,16 +255,27 @@ if launch_col.button("🚀 Launch", type="primary", key="train_launch"):
         pretrained=can_pretrain and ss.train_pretrained, transfer=ss.train_transfer,
         strategy_options={s: {f.name: ss[f"train_opt_{s}_{f.name}"] for f in fields}
                           for s, fields in option_fields.items()},
+        at_once=(ss.train_at_once or None) if where != "local" else None,
         **arch_values,
     )
+    configs, unreachable = [], None
     try:
+        ss.train_slurm_sbatch = parse_sbatch(ss.train_slurm_sbatch_text.split())
+        form.backend = _backend()
         configs = tf.build_configs(form)
     except tf.FormError as exc:
         for message in exc.messages:
             st.error(message)
-    else:
+    except ValueError as exc:
+        st.error(str(exc))
+    if configs and form.backend:
+        with st.spinner(f"Checking that {WHERE[where]} answers..."):
+            unreachable = tf.check_cluster(form.backend)  # before anything is queued
+        if unreachable:
+            st.error(f"Nothing was queued: {unreachable}")
+    if configs and not unreachable:
         try:
-            run_dirs = tf.launch(configs, paths.checkpoints_dir())
+            run_dirs = tf.launch(configs, paths.checkpoints_dir(), at_once=form.at_once)
         except (OSError, ValueError, RunError) as exc:
             st.error(f"Could not queue the runs: {exc}. Check that the checkpoints folder is writable.")
         else:

@@ -146,6 +146,46 @@ def _add_train_options(p: argparse.ArgumentParser, multi: bool = False) -> None:
     p.add_argument("--time-limit", type=float, metavar="MINUTES", help="training time budget: no epoch starts that would end past it")
     p.add_argument("--no-mixed-precision", action="store_true", help="disable bf16 autocast on CUDA")
     p.add_argument("--out", metavar="DIR", help="folder to create the run folder in (default: checkpoints/)")
+    _add_backend_options(p)
+
+
+def _add_backend_options(p: argparse.ArgumentParser) -> None:
+    """Where the runs execute: this machine (default), a Ray cluster or Slurm (README: Run on a cluster)."""
+    from fer_core.jobs.cluster import BACKENDS, OPTIONS, SLURM_EXECUTORS
+    g = p.add_argument_group("cluster", "run on a Ray or Slurm cluster (the checkpoints folder must be on storage "
+                                        "both sides see; pip install -r requirements-cluster.txt)")
+    g.add_argument("--backend", choices=BACKENDS, help="local: this machine's queue (default); ray; slurm")
+    g.add_argument("--address", help="ray: " + OPTIONS["ray"]["address"][1] + " (default auto)")
+    g.add_argument("--gpus", type=float, help="ray, slurm: GPUs per run (default 1)")
+    g.add_argument("--cpus", type=float, help="ray: CPUs per run (default 1)")
+    g.add_argument("--partition", help="slurm: the partition (default: the cluster's default)")
+    g.add_argument("--job-time-limit", type=float, metavar="MINUTES", help="slurm: each job's time limit (default 120)")
+    g.add_argument("--sbatch", action="append", metavar="KEY=VALUE", help="slurm: an extra sbatch option, e.g. "
+                   "account=lab (repeatable)")
+    g.add_argument("--slurm-executor", choices=SLURM_EXECUTORS, help="slurm: sbatch (default), or submitit's local "
+                   "executor to try the Slurm path on this machine")
+    g.add_argument("--at-once", type=int, metavar="N", help="ray, slurm: at most N runs of this launch on the cluster "
+                   "at a time (default: all; the cluster queues them)")
+
+
+def _backend_from_args(args: argparse.Namespace) -> dict | None:
+    """The config's `backend` from the cluster flags; None when no flag was given (a --config's stays)."""
+    from fer_core.jobs.cluster import backend_options, parse_sbatch
+    given = {"address": args.address, "gpus": args.gpus, "cpus": args.cpus, "partition": args.partition,
+             "time_limit_minutes": args.job_time_limit, "sbatch": parse_sbatch(args.sbatch) or None,
+             "executor": args.slurm_executor}
+    if args.backend is None and all(v is None for v in given.values()):
+        return None
+    name = args.backend or "local"
+    allowed = {"ray": ("address", "gpus", "cpus"), "slurm": ("gpus", "partition", "time_limit_minutes", "sbatch",
+                                                               "executor")}.get(name, ())
+    wrong = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None and k not in allowed]
+    if wrong:
+        flags = {"time_limit_minutes": "--job-time-limit", "executor": "--slurm-executor"}
+        wrong = [flags.get(w[2:].replace("-", "_"), w) for w in wrong]
+        raise ValueError(f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to --backend {name}"
+                         + ("" if args.backend else " (the default); choose --backend ray or slurm"))
+    return backend_options(name, **{k: given[k] for k in allowed})
 
 
 def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str | None):
@@ -167,7 +207,7 @@ def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str
         "seed": args.seed, "device": args.device, "torch_threads": args.threads,
         "time_limit_minutes": args.time_limit,
         "mixup_alpha": args.mixup, "cutmix_alpha": args.cutmix, "mix_prob": args.mix_prob,
-        "mix_stop_epoch": args.mix_stop_epoch,
+        "mix_stop_epoch": args.mix_stop_epoch, "backend": _backend_from_args(args),
     }
     if args.keep_leaked:
         options["drop_leaked"] = False
@@ -245,6 +285,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _config_from_args(args, args.arch, args.imbalance)
     _check_names(config)
     _check_data(config.data)
+    if args.at_once is not None:
+        raise ValueError("--at-once applies to sweep (train sends one run)")
+    if config.backend:
+        return _train_on_cluster(config, args.out)
     dist = _join_torchrun(config)
     run_dir = runs.create_run(config, args.out) if dist.is_main else None
     if dist.enabled:  # under torchrun: rank 0 owns the run folder, the other ranks only train
@@ -260,6 +304,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if dist.enabled:
         _leave_torchrun()
     return 0 if status == "completed" else 1
+
+
+def _train_on_cluster(config, out) -> int:
+    """`train --backend ray|slurm`: send the run to the cluster, wait for it, print the run folder last."""
+    from fer_core import jobs
+    from fer_core.jobs.cluster import check_reachable
+    print(f"cluster: {check_reachable(config.backend)}", file=sys.stderr)
+    run_dir = jobs.submit(config, out)
+    print(f"run folder: {run_dir} (follow it on the Train page; Ctrl-C stops waiting, not the run)", file=sys.stderr)
+    status = _wait_for([run_dir])
+    print(run_dir)
+    return status
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -410,7 +466,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _check_names(type(base).from_dict({**base.to_dict(), "arch": arch}))
     for strategy in strategies:
         _check_names(type(base).from_dict({**base.to_dict(), "imbalance": strategy}))
-    run_dirs = jobs.sweep(base, archs, strategies, root=args.out)
+    if base.backend:
+        from fer_core.jobs.cluster import check_reachable
+        print(f"cluster: {check_reachable(base.backend)}", file=sys.stderr)
+    run_dirs = jobs.sweep(base, archs, strategies, root=args.out, at_once=args.at_once)
     for d in run_dirs:
         print(d)
     if args.wait:

@@ -41,6 +41,7 @@ class RunProgress:
     elapsed_s: float | None = None  # since the run started (running runs)
     images_per_s: float | None = None  # training images per second over the last epoch
     eta_s: float | None = None  # time left at the recent epochs' pace
+    cluster: str | None = None  # a cluster run: its backend and what its engine last said, e.g. "ray, pending"
 
     def pace(self) -> str:
         """'running 1 min 05 s · about 40 s left · 2,900 images/s', as far as known."""
@@ -62,6 +63,8 @@ class RunProgress:
     @property
     def label(self) -> str:
         """The progress bar's text, e.g. 'epoch 3/6, batch 20/48'."""
+        if self.state == "queued" and self.cluster:
+            return f"queued on {self.cluster}"
         if self.state == "queued":
             return f"queued, {ordinal(self.queue_position)} in line" if self.queue_position else "queued"
         if self.state != "running":
@@ -101,8 +104,19 @@ def progress_of(record: RunRecord, queue_position: int | None = None) -> RunProg
         state=record.state, phase=phase, epoch=epoch, epochs=epochs, batch=batch, batches=batches,
         fraction=fraction, latest=dict(record.metrics[-1]) if record.metrics else {}, metrics=record.metrics,
         best_epoch=status.get("best_epoch"), queue_position=queue_position, elapsed_s=elapsed,
-        images_per_s=speed, eta_s=eta,
+        images_per_s=speed, eta_s=eta, cluster=_cluster_words(status),
     )
+
+
+def _cluster_words(status: dict) -> str | None:
+    """'ray', 'slurm, job 123: pending': where a cluster run stands, as far as its status knows."""
+    backend = status.get("backend")
+    if not backend or backend == "local":
+        return None
+    job, state = status.get("cluster_job"), status.get("cluster_state")
+    if not job:
+        return f"{backend} (not sent yet)"
+    return f"{backend}, job {job}" + (f": {state}" if state else "")
 
 
 def read_progress(run_dir: str | Path) -> RunProgress:
@@ -125,9 +139,10 @@ def live_runs(root: str | Path | None = None) -> list[LiveRun]:
 
     out, position = [], 0
     for record in jobs.active_runs(root):
-        if record.state == "queued":
+        local_queue = record.state == "queued" and not record.status.get("backend")
+        if local_queue:
             position += 1
-        progress = progress_of(record, position if record.state == "queued" else None)
+        progress = progress_of(record, position if local_queue else None)
         figure = training_curves(record.metrics, epochs=progress.epochs, best_epoch=progress.best_epoch) \
             if record.metrics else None
         out.append(LiveRun(progress, figure))

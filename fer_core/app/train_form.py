@@ -20,6 +20,7 @@ from typing import Any
 
 from fer_core import jobs
 from fer_core.app.settings import read_settings, update_settings
+from fer_core.jobs.cluster import check_backend, describe
 from fer_core.training.config import RECIPES, TrainConfig, make_config
 from fer_core.common.synthetic import is_synthetic_source
 
@@ -284,6 +285,8 @@ class TrainForm:
     pretrained: bool = False  # ImageNet weights, for the archs that have them
     transfer: str = "scratch"  # with pretrained: scratch | frozen | finetune
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> page option values
+    backend: dict[str, Any] = field(default_factory=dict)  # where the runs execute ({}: this machine; jobs.cluster)
+    at_once: int | None = None  # cluster backends: at most this many of the launch's runs at a time (None: all)
 
     @property
     def is_synthetic(self) -> bool:
@@ -323,9 +326,18 @@ def _check_settings(form: TrainForm) -> list[str]:
 
     errors = []
     device = form.device or "auto"
+    try:
+        backend = check_backend(form.backend)
+    except ValueError as exc:
+        errors.append(str(exc))
+        backend = {}
+    if form.at_once is not None and (not backend or form.at_once < 1):
+        errors.append("a number of runs at once applies to a cluster backend, and must be at least 1.")
     if device not in DEVICES and not device.startswith("cuda:"):
         errors.append(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
-    elif device.startswith("cuda") and not gpu_available():
+    elif backend and device.startswith("cuda") and not backend.get("gpus"):
+        errors.append(f"device 'cuda' was chosen but the runs ask {describe(backend)} for no GPU; ask for at least one.")
+    elif not backend and device.startswith("cuda") and not gpu_available():
         errors.append("device 'cuda' was chosen but this machine has no CUDA GPU; choose 'auto' or 'cpu'.")
     smallest = MIN_PER_CLASS * len(CANONICAL_CLASSES)
     if form.is_synthetic and form.synthetic_size is not None and form.synthetic_size < smallest:
@@ -357,13 +369,21 @@ def _n_train(form: TrainForm) -> int | None:
     return train_size(form.synthetic_size or DEFAULT_SIZE)
 
 
+def runs_on_gpu(device: str | None, backend: dict | None = None) -> bool:
+    """Whether runs on `device` will train on a GPU: here, when this machine has one; on a cluster
+    (`backend`), when they ask it for one (and not for the CPU)."""
+    if not backend:
+        return uses_gpu(device)
+    return (device or "auto") != "cpu" and bool(check_backend(backend).get("gpus"))
+
+
 def _config_for(form: TrainForm, arch: str, strategy: str, gpu: bool) -> TrainConfig:
     """One run's validated config: the starting values (arch defaults, or the recipe) < the form's own."""
     options: dict[str, Any] = dict(starting_values(arch, gpu, form.recipe))
     options.update({k: getattr(form, k) for k in ARCH_FIELDS + SHARED_FIELDS if getattr(form, k) is not None})
     options.update(arch=arch, imbalance=strategy, class_set=form.class_set,
                    imbalance_options=strategy_options(strategy, form.strategy_options.get(strategy, {})),
-                   data=None if form.is_synthetic else form.data.strip(),
+                   data=None if form.is_synthetic else form.data.strip(), backend=form.backend,
                    synthetic_size=form.synthetic_size if form.is_synthetic else None)
     if form.pretrained and supports_pretrained(arch):
         options.update(pretrained=True, transfer=form.transfer)
@@ -397,7 +417,7 @@ def build_configs(form: TrainForm) -> list[TrainConfig]:
     errors = _check_settings(form)
     if errors:
         raise FormError(errors)
-    gpu, n_train = uses_gpu(form.device), _n_train(form)
+    gpu, n_train = runs_on_gpu(form.device, form.backend), _n_train(form)
     configs = []
     for arch in form.archs:
         for strategy in form.strategies:
@@ -423,18 +443,31 @@ def _as_sweep(configs: list[TrainConfig]) -> tuple[list[str], list[str]] | None:
     return (archs, strategies) if expected == configs else None
 
 
-def launch(configs: list[TrainConfig], root: str | Path | None = None) -> list[Path]:
-    """Queue the runs as background jobs; returns their folders in queue order.
+def launch(configs: list[TrainConfig], root: str | Path | None = None, at_once: int | None = None) -> list[Path]:
+    """Queue the runs as background jobs (on the cluster their config names, if any); returns their
+    folders in queue order.
 
     A plain grid goes through jobs.sweep (one sweep id for all); a grid whose runs differ in more
     than architecture and strategy (per-architecture defaults, options for several strategies) is
-    queued run by run with jobs.submit.
+    queued run by run with jobs.submit, under one sweep id when `at_once` limits them together.
     """
     if not configs:
         raise ValueError("nothing to launch: build_configs gave no runs")
     if len(configs) == 1:
-        return [jobs.submit(configs[0], root)]
+        return [jobs.submit(configs[0], root, at_once=at_once)]
     grid = _as_sweep(configs)
     if grid is not None:
-        return jobs.sweep(configs[0], *grid, root=root)
-    return [jobs.submit(c, root) for c in configs]
+        return jobs.sweep(configs[0], *grid, root=root, at_once=at_once)
+    sweep = jobs.new_sweep_id(len({c.arch for c in configs}), len({c.imbalance for c in configs}))
+    return [jobs.submit(c, root, at_once=at_once, sweep=sweep) for c in configs]
+
+
+def check_cluster(backend: dict) -> str | None:
+    """Before a launch: None when the backend can take runs, else one line saying why not (the package
+    to install, or the cluster that does not answer)."""
+    from fer_core.jobs.cluster import ClusterError, check_reachable
+    try:
+        check_reachable(backend)
+    except (ClusterError, ValueError) as exc:
+        return str(exc)
+    return None

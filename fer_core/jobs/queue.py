@@ -8,6 +8,10 @@ exits once nothing is queued. Scheduler and workers run in their own sessions wi
 files, so they outlive the Streamlit server or terminal that started them; a run reports only
 through its folder, and `cancel` stops it by signal (the worker records 'cancelled').
 
+A run whose config names a cluster backend (config.backend, see cluster/) is queued the same way; the
+scheduler sends it to its engine as its own job, at most its launch's `at_once` of one sweep at a time,
+and watches the engine until it ends (cluster.repair). Such runs never count against this machine's limit.
+
 POSIX only (flock, process groups).
 """
 from __future__ import annotations
@@ -20,10 +24,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
 from fer_core.common import paths
+from fer_core.jobs import cluster
 from fer_core.training.config import TrainConfig
 from fer_core.common.files import atomic_write_json
 from fer_core.common.processes import is_run_process, process_alive, process_command, process_start_time
@@ -37,6 +43,7 @@ SETTINGS = ".jobs.json"  # {"max_concurrent": n} for this checkpoints folder
 POLL_SECONDS = 0.5
 LOG_TAIL_LINES = 20
 KILL_WAIT_SECONDS = 5.0
+ENGINE_POLL_SECONDS = 5.0  # how often the scheduler asks cluster engines about the jobs it sent
 
 _spawned: list[subprocess.Popen] = []  # schedulers this process started; reaped on later calls
 
@@ -114,10 +121,22 @@ def _pick_gpu(ids: list[str], busy: list[str]) -> str | None:
 
 # ---------------------------------------------------------------- queueing
 
-def _enqueue(config: TrainConfig, root: Path, **status_fields) -> Path:
+def _enqueue(config: TrainConfig, root: Path, at_once: int | None = None, **status_fields) -> Path:
     if not isinstance(config, TrainConfig):
         raise ValueError(f"expected a TrainConfig (see config.make_config), got {type(config).__name__}")
+    backend = cluster.check_backend(config.backend)
+    if backend:
+        status_fields.update(backend=backend["name"], **({"at_once": at_once} if at_once is not None else {}))
     return create_run(config, root, **status_fields)
+
+
+def _check_at_once(config: TrainConfig, at_once: int | None) -> int | None:
+    if at_once is None:
+        return None
+    if not config.backend:
+        raise ValueError("a limit of runs at once on a cluster (--at-once) needs a cluster backend (ray or slurm); "
+                         "this machine's queue runs one job per GPU (or FER_MAX_JOBS)")
+    return _check_limit(at_once, "the number of runs at once on the cluster")
 
 
 def _prepare_root(root, max_concurrent: int | None) -> Path:
@@ -129,23 +148,34 @@ def _prepare_root(root, max_concurrent: int | None) -> Path:
     return root
 
 
-def submit(config: TrainConfig, root: str | os.PathLike | None = None, max_concurrent: int | None = None) -> Path:
-    """Queue a run and return its folder at once; it executes in a separate, detached process.
+def submit(config: TrainConfig, root: str | os.PathLike | None = None, max_concurrent: int | None = None,
+           at_once: int | None = None, sweep: str | None = None) -> Path:
+    """Queue a run and return its folder at once; it executes in a separate, detached process (on the
+    cluster its config's backend names, if any).
 
-    `max_concurrent`, if given, becomes the folder's limit from now on (see set_max_concurrent).
+    `max_concurrent`, if given, becomes the folder's limit from now on (see set_max_concurrent). On a
+    cluster, at most `at_once` runs of the same `sweep` id (new_sweep_id) are sent at a time.
     """
+    at_once = _check_at_once(config, at_once)
     root = _prepare_root(root, max_concurrent)
-    run_dir = _enqueue(config, root)
+    run_dir = _enqueue(config, root, at_once=at_once, **({"sweep": sweep} if sweep else {}))
     ensure_scheduler(root)
     return run_dir
 
 
+def new_sweep_id(n_archs: int, n_strategies: int) -> str:
+    """The id every run of one launch carries in its status ("sweep")."""
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{n_archs}x{n_strategies}-{os.urandom(2).hex()}"
+
+
 def sweep(base: TrainConfig, archs: list[str], strategies: list[str], root: str | os.PathLike | None = None,
-          max_concurrent: int | None = None) -> list[Path]:
+          max_concurrent: int | None = None, at_once: int | None = None) -> list[Path]:
     """Queue one run per (architecture, imbalance strategy) pair of `base`; returns their folders in queue order.
 
-    Every run's status.json carries the same "sweep" id. `base.imbalance_options` are kept only for
-    runs of `base.imbalance` (another strategy does not take the same options).
+    Every run's status.json carries the same "sweep" id. With a cluster backend each run is its own
+    cluster job, at most `at_once` of them at a time (None: all at once, the engine queues them).
+    `base.imbalance_options` are kept only for runs of `base.imbalance` (another strategy does not take
+    the same options).
     """
     for name, values in (("archs", archs), ("strategies", strategies)):
         if isinstance(values, str) or not values:
@@ -156,9 +186,10 @@ def sweep(base: TrainConfig, archs: list[str], strategies: list[str], root: str 
                for arch in archs for strategy in strategies]
     for c in configs:
         c.validate()  # refuse the whole grid before queueing any of it
+    at_once = _check_at_once(base, at_once)
     root = _prepare_root(root, max_concurrent)
-    sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{len(archs)}x{len(strategies)}-{os.urandom(2).hex()}"
-    run_dirs = [_enqueue(c, root, sweep=sweep_id) for c in configs]
+    sweep_id = new_sweep_id(len(archs), len(strategies))
+    run_dirs = [_enqueue(c, root, at_once=at_once, sweep=sweep_id) for c in configs]
     ensure_scheduler(root)
     return run_dirs
 
@@ -187,8 +218,27 @@ def _queue_order(item: tuple[Path, dict]) -> tuple:
     return item[1].get("queued_at") or 0, item[0].name
 
 
+def _on_cluster(status: dict) -> bool:
+    return bool(status.get("backend")) and status.get("backend") != "local"
+
+
 def _queued(root: Path) -> list[Path]:
-    return [d for d, s in sorted(_statuses(root, check_running=False), key=_queue_order) if s.get("status") == "queued"]
+    """This machine's queue, in start order (cluster runs wait in their own: _cluster_work)."""
+    return [d for d, s in sorted(_statuses(root, check_running=False), key=_queue_order)
+            if s.get("status") == "queued" and not _on_cluster(s)]
+
+
+def _cluster_work(root: Path) -> tuple[list[Path], list[Path]]:
+    """(cluster runs waiting to be sent, in queue order; cluster runs sent and not yet ended)."""
+    statuses = [x for x in sorted(_statuses(root, check_running=False), key=_queue_order) if _on_cluster(x[1])]
+    waiting = [d for d, s in statuses if s.get("status") == "queued" and not s.get("cluster_job")]
+    sent = [d for d, s in statuses if s.get("status") in ACTIVE and s.get("cluster_job")]
+    return waiting, sent
+
+
+def _needs_scheduler(root: Path) -> bool:
+    waiting, sent = _cluster_work(root)
+    return bool(_queued(root) or waiting or sent)
 
 
 def active_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
@@ -214,7 +264,17 @@ def reconcile(root: str | os.PathLike | None = None) -> bool:
     True if a scheduler was started."""
     root = _root(root)
     _record_vanished(root)
-    return ensure_scheduler(root) if _queued(root) else False
+    _repair_cluster_runs(root)
+    return ensure_scheduler(root) if _needs_scheduler(root) else False
+
+
+def _repair_cluster_runs(root: Path) -> None:
+    """What the engines know of the cluster runs sent from this folder, merged into their status."""
+    for run_dir in _cluster_work(root)[1]:
+        try:
+            cluster.repair(run_dir)
+        except (RunError, OSError):
+            continue  # deleted while we looked
 
 
 def _record_vanished(root: Path, skip: dict | None = None) -> None:
@@ -254,7 +314,8 @@ def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
 
     A queued run is marked cancelled and never starts. A running one gets SIGTERM, which it turns
     into a 'cancelled' status; if it has not stopped after `timeout` seconds it is killed and
-    marked cancelled here. Completed, failed and cancelled runs are left as they are.
+    marked cancelled here. A run sent to a cluster is stopped by its engine (_cancel_on_cluster).
+    Completed, failed and cancelled runs are left as they are.
     """
     if timeout < 0:
         raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
@@ -264,13 +325,18 @@ def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
     with run_lock(run_dir):
         reconcile_run(run_dir)  # a run whose process already died is failed, and stays so
         status = read_status(run_dir)
-        if status.get("status") == "queued":
-            return write_status(run_dir, "cancelled", error="cancelled before it started")["status"]
-        if status.get("status") != "running":
+        if status.get("status") not in ACTIVE:
             return status.get("status", "unknown")
-        if status.get("host", socket.gethostname()) != socket.gethostname():
+        if status.get("status") == "queued" and not status.get("cluster_job"):
+            return write_status(run_dir, "cancelled", error="cancelled before it started")["status"]
+        if status.get("cluster_job"):  # on a cluster (or waiting in its engine's queue): the engine stops it
+            status = write_status(run_dir, status["status"], cancel_requested_at=time.time())
+        elif status.get("host", socket.gethostname()) != socket.gethostname():
             raise RunError(f"{run_dir.name} is running on {status['host']}: cancel it there")
-        status = write_status(run_dir, "running", cancel_requested_at=time.time())
+        else:
+            status = write_status(run_dir, "running", cancel_requested_at=time.time())
+    if status.get("cluster_job"):
+        return _cancel_on_cluster(run_dir, status, timeout)
     pid, pid_start = status.get("pid"), status.get("pid_start")
     _signal(pid, pid_start, signal.SIGTERM)
     deadline, killed = time.monotonic() + timeout, False
@@ -286,6 +352,19 @@ def cancel(run_dir: str | os.PathLike, timeout: float = 10.0) -> str:
         if status.get("status") in ACTIVE:  # it died before it could record anything
             note = f" (it did not stop within {timeout:g} s of being asked, so it was killed)" if killed else ""
             status = write_status(run_dir, "cancelled", error="cancelled while running" + note)
+        return status["status"]
+
+
+def _cancel_on_cluster(run_dir: Path, status: dict, timeout: float) -> str:
+    """The engine's own cancel (ray job stop, scancel); the run is recorded as cancelled once its worker
+    has recorded it, its job has ended, or `timeout` has passed (+ the engine's own grace period)."""
+    cluster.cancel_job(run_dir, status)
+    cluster.wait_stopped(run_dir, timeout + KILL_WAIT_SECONDS)
+    with run_lock(run_dir):
+        status = read_recorded_status(run_dir)
+        if status.get("status") in ACTIVE:  # waiting in the engine's queue, or killed before it could record
+            where = f"{status.get('backend')} job {status['cluster_job']}"
+            status = write_status(run_dir, "cancelled", error=f"cancelled on the cluster ({where} was stopped)")
         return status["status"]
 
 
@@ -308,7 +387,7 @@ def resume(run_dir: str | os.PathLike, foreground: bool = False) -> int:
             epoch = reopen(run_dir, "running", pid=os.getpid(), pid_start=process_start_time(os.getpid()),
                            host=socket.gethostname(), started_at=time.time())
         else:
-            epoch = reopen(run_dir, "queued", queued_at=time.time())
+            epoch = reopen(run_dir, "queued", queued_at=time.time(), cluster_job=None, cluster_state=None)
     if not foreground:
         ensure_scheduler(run_dir.parent)
     return epoch
@@ -473,6 +552,42 @@ def _wants_gpu(run_dir: Path) -> bool:
         return False
 
 
+def _send_cluster_runs(statuses: list[tuple[Path, dict]]) -> None:
+    """Send waiting cluster runs to their engines in queue order, at most `at_once` of one sweep (or of
+    a lone run) sent and not ended at a time."""
+    def group(run_dir: Path, status: dict) -> str:
+        return status.get("sweep") or run_dir.name
+
+    cluster_runs = [(d, s) for d, s in sorted(statuses, key=_queue_order) if _on_cluster(s)]
+    sent = Counter(group(d, s) for d, s in cluster_runs if s.get("status") in ACTIVE and s.get("cluster_job"))
+    for run_dir, status in cluster_runs:
+        if status.get("status") != "queued" or status.get("cluster_job"):
+            continue
+        limit = status.get("at_once")
+        if limit is not None and sent[group(run_dir, status)] >= limit:
+            continue
+        if _send(run_dir):
+            sent[group(run_dir, status)] += 1
+
+
+def _send(run_dir: Path) -> str | None:
+    """Submit one queued cluster run to its engine and record the job id; None if it is no longer
+    waiting, or the engine refused it (then the run is failed, saying why)."""
+    with run_lock(run_dir):
+        status = read_recorded_status(run_dir)
+        if status.get("status") != "queued" or status.get("cluster_job"):
+            return None  # cancelled or sent since we looked
+        try:
+            job = cluster.submit(run_dir)
+        except (cluster.ClusterError, RunError, ValueError, OSError) as exc:
+            write_status(run_dir, "failed", error=f"could not send the run to {status.get('backend')}: {exc}")
+            _log(f"{run_dir.name}: could not send it to {status.get('backend')}: {exc}")
+            return None
+        write_status(run_dir, "queued", cluster_job=job, cluster_state="submitted", sent_at=time.time())
+    _log(f"{run_dir.name}: sent to {status.get('backend')} as job {job}")
+    return job
+
+
 def serve(root: str | os.PathLike, lock_fd: int | None = None, poll: float = POLL_SECONDS) -> int:
     """The scheduler loop (`python -m fer_core.jobs ROOT [LOCK_FD]`); returns once nothing is queued or running.
 
@@ -489,6 +604,7 @@ def serve(root: str | os.PathLike, lock_fd: int | None = None, poll: float = POL
         _log(f"scheduler {os.getpid()} serving {root}")
         ids = gpu_ids()
         children: dict[Path, subprocess.Popen] = {}
+        engines_asked = 0.0
         while True:
             for run_dir, proc in list(children.items()):
                 if proc.poll() is not None:
@@ -499,7 +615,13 @@ def serve(root: str | os.PathLike, lock_fd: int | None = None, poll: float = POL
                     except (OSError, RunError) as exc:
                         _log(f"{run_dir.name}: could not record the exit: {exc}")
             _record_vanished(root, skip=children)
+            if time.monotonic() - engines_asked >= ENGINE_POLL_SECONDS:
+                _repair_cluster_runs(root)
+                engines_asked = time.monotonic()
             statuses = _statuses(root, skip=children)
+            _send_cluster_runs(statuses)
+            on_cluster = any(_on_cluster(s) and s.get("status") in ACTIVE for _, s in statuses)
+            statuses = [(d, s) for d, s in statuses if not _on_cluster(s)]  # the rest is this machine's
             running = [s for _, s in statuses if s.get("status") == "running"]
             queued = [d for d, s in sorted(statuses, key=_queue_order) if s.get("status") == "queued"]
             try:
@@ -523,11 +645,11 @@ def serve(root: str | os.PathLike, lock_fd: int | None = None, poll: float = POL
                     children[run_dir] = proc
                     busy.append(gpu)
                     _log(f"{run_dir.name}: started worker {proc.pid}" + (f" on GPU {gpu}" if gpu else ""))
-            if not children and not queued:
+            if not children and not queued and not on_cluster:
                 # Let go of the lock, then look once more: a submit() that saw the lock still held
                 # just before this relies on us to pick up its run.
                 fcntl.flock(fd, fcntl.LOCK_UN)
-                if not _queued(root) or not _lock(fd):
+                if not _needs_scheduler(root) or not _lock(fd):
                     _log(f"scheduler {os.getpid()} done")
                     return 0
                 _write_pid(fd, os.getpid())

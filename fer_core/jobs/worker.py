@@ -20,6 +20,9 @@ def execute(run_dir: str | Path, progress=None) -> str:
 
     `progress`, if given, receives training progress events (the CLI draws a bar with them)."""
     run_dir = Path(run_dir)
+    before = read_recorded_status(run_dir).get("status")
+    if before not in ("queued", "running"):
+        return before  # cancelled while its cluster job waited to start: it must not come back to life
     with RunGuard(run_dir) as guard:
         resume = read_recorded_status(run_dir).get("resume_from") is not None
         config = TrainConfig.from_dict(read_json(run_dir / CONFIG)).validate()

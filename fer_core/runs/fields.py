@@ -57,13 +57,13 @@ STATUS_FIELDS: dict[str, Check] = {
     "status": TEXT, "phase": TEXT, "host": TEXT, "error": TEXT, "traceback": TEXT,
     "queued_at": TIME, "started_at": TIME, "updated_at": TIME, "finished_at": TIME,
     "epochs": COUNT, "epoch": COUNT, "batch": COUNT, "batches": COUNT, "best_epoch": COUNT, "pid": COUNT,
-    "resume_from": COUNT,
+    "resume_from": COUNT, "at_once": COUNT, "backend": TEXT, "cluster_job": TEXT, "cluster_state": TEXT,
     "pid_start": ((lambda v: _text(v) or _number(v)), "text or a number"),
 }
 CONFIG_FIELDS: dict[str, Check] = {
     "arch": TEXT, "imbalance": TEXT, "data": TEXT, "recipe": TEXT, "class_set": TEXT, "device": TEXT,
     "epochs": COUNT, "input_size": COUNT, "synthetic_size": COUNT, "batch_size": COUNT,
-    "imbalance_options": (_mapping, "a JSON object"),
+    "imbalance_options": (_mapping, "a JSON object"), "backend": (_mapping, "a JSON object"),
 }
 EVALUATION_FIELDS: dict[str, Check] = {
     "split": TEXT, "selected_on": TEXT, "n": COUNT, "best_epoch": COUNT,

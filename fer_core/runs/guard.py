@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from fer_core.common.processes import process_start_time
@@ -32,7 +33,8 @@ class RunGuard:
         import signal
         import threading
 
-        write_status(self.run_dir, "running", pid=os.getpid(), pid_start=process_start_time(os.getpid()))
+        write_status(self.run_dir, "running", pid=os.getpid(), pid_start=process_start_time(os.getpid()),
+                     host=socket.gethostname())  # a cluster run's node, not the machine that queued it
         if self.install_sigterm and threading.current_thread() is threading.main_thread():
             def on_sigterm(signum, frame):
                 raise RunCancelled("cancelled by request")

@@ -67,6 +67,8 @@ class TrainConfig:
     device: str = "auto"                    # auto | cpu | cuda | cuda:N | mps
     torch_threads: int | None = None  # torch.set_num_threads on CPU; None = torch's default
     recipe: str | None = None               # the named preset this config came from, if any
+    backend: dict[str, Any] = field(default_factory=dict)  # where it runs: {} this machine's queue, else a
+                                            # cluster and its options (jobs/cluster: {"name": "ray", ...})
     # classical baselines (arch 'hog_svm', 'pca_rf', ...)
     classical_options: dict[str, Any] = field(default_factory=dict)
 
@@ -117,6 +119,8 @@ class TrainConfig:
             if not ok:
                 raise ValueError(message)
         check_mix_options(self.mixup_alpha, self.cutmix_alpha, self.mix_prob)
+        from fer_core.jobs.cluster import check_backend  # here: jobs imports this module
+        self.backend = check_backend(self.backend)
         return self
 
 

@@ -243,3 +243,39 @@ def test_a_remembered_launch_with_unknown_names_is_ignored(isolated_project_dirs
     update_settings(train_archs=["fast_cnn"], train_strategies=["none"])
     assert tf.remembered_launch() == (["fast_cnn"], ["none"])
     assert settings_path().parent == isolated_project_dirs / "data"
+
+
+def test_a_cluster_that_does_not_answer_is_one_error_and_nothing_is_queued(checkpoints):
+    import socket
+    pytest.importorskip("ray.job_submission", reason="ray is not installed (requirements-cluster.txt)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens there once the socket is closed
+    at = open_page()
+    at.radio(key="train_where").set_value("ray").run()
+    at.text_input(key="train_ray_address").set_value(f"http://127.0.0.1:{closed}")
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert error.startswith("Nothing was queued: ") and "cannot be reached" in error
+    assert run_folders(checkpoints) == []
+
+
+def test_a_launch_to_slurm_records_the_backend_and_shows_the_run_queued_there(checkpoints, no_scheduler):
+    pytest.importorskip("submitit", reason="submitit is not installed (requirements-cluster.txt)")
+    at = open_page()
+    at.radio(key="train_where").set_value("slurm").run()
+    at.selectbox(key="train_slurm_executor").set_value("local")
+    at.number_input(key="train_cluster_gpus").set_value(0)
+    at.number_input(key="train_at_once").set_value(1)
+    at.text_input(key="train_slurm_sbatch_text").set_value("account=lab")
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="train_launch").click().run()
+    assert not at.exception and not at.error
+    [run_dir] = run_folders(checkpoints)
+    backend = runs.read_json(run_dir / runs.CONFIG)["backend"]
+    assert (backend["name"], backend["executor"], backend["gpus"], backend["sbatch"]) == ("slurm", "local", 0,
+                                                                                          {"account": "lab"})
+    status = runs.read_json(run_dir / runs.STATUS)
+    assert status["backend"] == "slurm" and status["at_once"] == 1
+    assert any("queued on slurm (not sent yet)" in str(p.proto) for p in at.get("progress"))
