@@ -48,11 +48,11 @@ def test_the_lean_path_gives_the_pytorch_probabilities_within_1e_4(run, trained_
     assert lean.model is not None and lean.card.class_names == eager.card.class_names
 
 
-def test_predict_on_the_bundled_model_imports_no_torch(tmp_path):
-    face = tmp_path / "face.png"
-    cv2.imwrite(str(face), generate_synthetic(21, seed=3).images[3])
+def answer_without_torch(args: list[str]) -> tuple[dict, list[str]]:
+    """Run `python -m fer_core ARGS --json` in a fresh process on the bundled model: (its JSON answer,
+    the heavy packages in its sys.modules at the end)."""
     probe = ("import json, runpy, sys\n"
-             f"sys.argv = ['fer_core', 'predict', '--run', 'builtin', '--json', {str(face)!r}]\n"
+             f"sys.argv = ['fer_core', *{args!r}, '--json']\n"
              "try:\n    runpy.run_module('fer_core', run_name='__main__')\nexcept SystemExit as exc:\n    code = exc.code\n"
              f"print(json.dumps({{'code': code, 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))\n")
     env = {**os.environ, "FER_BUILTIN_DIR": str(PACKAGED_BUILTIN)}
@@ -60,8 +60,27 @@ def test_predict_on_the_bundled_model_imports_no_torch(tmp_path):
                           timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     answer, probe_result = (json.loads(line) for line in done.stdout.splitlines()[-2:])
-    assert probe_result == {"code": 0, "heavy": []}
-    assert answer["model"]["model"] == "builtin" and len(answer["faces"]) == 1
+    assert probe_result["code"] == 0, done.stderr
+    return answer, probe_result["heavy"]
+
+
+def test_predict_on_the_bundled_model_imports_no_torch(tmp_path):
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), generate_synthetic(21, seed=3).images[3])
+    answer, heavy = answer_without_torch(["predict", "--run", "builtin", str(face)])
+    assert heavy == [] and answer["model"]["model"] == "builtin" and len(answer["faces"]) == 1
+
+
+def test_a_video_on_the_bundled_model_imports_no_torch(tmp_path):
+    face = cv2.resize(generate_synthetic(21, seed=0).images[3], (200, 200))
+    writer = cv2.VideoWriter(str(tmp_path / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for _ in range(10):
+        frame = np.full((240, 320, 3), 90, np.uint8)
+        frame[20:220, 60:260] = face[:, :, None]
+        writer.write(frame)
+    writer.release()
+    answer, heavy = answer_without_torch(["video", "--run", "builtin", str(tmp_path / "clip.mp4")])
+    assert heavy == [] and answer["frames_analysed"] >= 1
 
 
 def test_a_stale_or_missing_model_onnx_falls_back_to_exporting_on_load(run_in_checkpoints, faces):
