@@ -124,7 +124,8 @@ class Predictor:
 
     @property
     def fast_model(self):
-        """Deep runs: the PyTorch model exported to ONNX Runtime in memory (runs without model.onnx), or None."""
+        """Deep runs: the PyTorch model exported to ONNX Runtime in memory, or None: what answers for a run
+        without model.onnx, and for test-time views."""
         self.trained  # noqa: B018 (made with the PyTorch model)
         return self._fast_model
 

