@@ -192,8 +192,9 @@ class Predictor:
         return [display(c) for c in self.classes]
 
     def tta_modes(self) -> list[str]:
-        """Test-time augmentations this model supports: ten-crop only where it was trained on crops."""
-        if not self.is_deep:
+        """Test-time augmentations this model supports: ten-crop only where it was trained on crops; none
+        for the int8 model (its file takes the faces as they are)."""
+        if not self.is_deep or self.engine == "onnxruntime-int8":
             return ["none"]
         return ["none", "flip", "flip_shift"] + (["ten_crop"] if self.card.augment_config.crop_size else [])
 
@@ -213,15 +214,14 @@ class Predictor:
         """Probabilities (N, C) for uint8 faces (N, 48, 48), averaged over test-time views."""
         faces = as_face_batch(faces)
         if tta not in self.tta_modes():
-            raise ValueError(f"test-time augmentation {tta!r} is not available for run {self.run_id}; "
+            engine = " with the onnxruntime-int8 engine" if self.engine == "onnxruntime-int8" else ""
+            raise ValueError(f"test-time augmentation {tta!r} is not available for run {self.run_id}{engine}; "
                              f"valid: {', '.join(self.tta_modes())}")
         if not self.is_deep:
             return self.trained.probabilities(faces).astype(np.float32)
         if self.onnx is not None and tta == "none":
             with model_lock(self.onnx):
                 return self.onnx.probabilities(faces, batch_size=batch_size)
-        if self.onnx is not None and self.onnx.precision == "int8":
-            raise ValueError("the int8 model has no test-time augmentation: use tta 'none', or another engine")
         import torch
         from fer_core.models.runtime import predict_probabilities
         with model_lock(self.model):

@@ -44,7 +44,8 @@ def test_the_int8_engine_answers_and_evaluates_as_reported(quantized):
     faces = generate_synthetic(40, seed=5).images
     probs = predictor.predict_faces(faces)
     assert probs.shape == (40, 7) and np.allclose(probs.sum(1), 1, atol=1e-4)
-    with pytest.raises(ValueError, match="int8 model has no test-time augmentation"):
+    assert predictor.tta_modes() == ["none"]
+    with pytest.raises(ValueError, match="'flip' is not available .* with the onnxruntime-int8 engine; valid: none"):
         predictor.predict_faces(faces, tta="flip")
     report = evaluate_run(run_dir, split="test", engine="onnxruntime-int8")
     assert report["engine"] == "onnxruntime-int8" and report["accuracy"] == pytest.approx(result.report["int8"]["accuracy"])
