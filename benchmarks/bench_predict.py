@@ -7,8 +7,12 @@
 2. Detect + predict on a 1280x720 JPEG with one face (a test face scaled to 220 px, pasted into a
    cluttered random scene): median ms over --repeats calls, from JPEG bytes to probabilities.
 
-Both for each inference engine (--engines: eager PyTorch, and ONNX Runtime, the CPU default).
-Targets (real-face model issue): >= 5,000 faces/s for 48x48 crops in batches without TTA, and a median of
+Both for each inference engine (--engines: eager PyTorch, ONNX Runtime (the CPU default: the run's
+model.onnx) and ONNX Runtime int8 (its model.int8.onnx, from `export --int8`)).
+0. First, the run's own ONNX files alone (issue 26): faces/s at batch 256 on 48x48 faces with
+   --threads ONNX Runtime threads (default 2), fp32 (model.onnx) and int8 (model.int8.onnx): the median
+   of --passes passes over the test faces.
+Targets: >= 5,000 faces/s for 48x48 crops in batches without TTA (int8), and a median of
 <= 100 ms for detect + predict on a 1280x720 photo, on the 2-core VM.
 
     python benchmarks/bench_predict.py --run builtin --data ../shared/data/fer2013.zip [--repeats 30]
@@ -36,7 +40,11 @@ from fer_core import runs  # noqa: E402
 from fer_core.training.config import TrainConfig  # noqa: E402
 from fer_core.data import load_dataset  # noqa: E402
 from fer_core.common.metrics import macro_f1  # noqa: E402
+from fer_core.inference import run_onnx  # noqa: E402
 from fer_core.inference.predictor import Predictor  # noqa: E402
+from fer_core.inference.run_onnx import load_run_onnx  # noqa: E402
+
+BATCH = 256
 
 
 def scene_with_one_face(face: np.ndarray, seed: int = 0) -> bytes:
@@ -53,13 +61,35 @@ def scene_with_one_face(face: np.ndarray, seed: int = 0) -> bytes:
     return buf.tobytes()
 
 
+def onnx_throughput(run: str, faces: np.ndarray, threads: int, passes: int) -> None:
+    """Faces/s of the run's model.onnx and model.int8.onnx at batch 256 (section 0)."""
+    print(f"\n== the run's ONNX files, batch {BATCH}, {threads} ONNX Runtime threads, {len(faces)} faces x {passes} passes "
+          f"(goal: >= 5,000 faces/s int8)")
+    for precision in ("fp32", "int8"):
+        model = load_run_onnx(run, precision, threads=threads)
+        if model is None:
+            print(f"{precision}: the run has no {run_onnx.FILES[precision]} made from its best.pt")
+            continue
+        model.probabilities(faces[:BATCH])  # warm-up
+        rates = []
+        for _ in range(passes):
+            start = time.perf_counter()
+            model.probabilities(faces, batch_size=BATCH)
+            rates.append(len(faces) / (time.perf_counter() - start))
+        print(f"{precision}: median {statistics.median(rates):,.0f} faces/s (min {min(rates):,.0f}, "
+              f"max {max(rates):,.0f}); load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run folder")
     parser.add_argument("--data", help="dataset (default: the one the run was trained on)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--engines", nargs="+", default=["torch", "onnxruntime"], help="inference engines to compare")
+    parser.add_argument("--engines", nargs="+", default=["torch", "onnxruntime", "onnxruntime-int8"],
+                        help="inference engines to compare (none: section 0 only)")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads for section 0")
+    parser.add_argument("--passes", type=int, default=5, help="passes over the test faces in section 0")
     args = parser.parse_args()
 
     config = TrainConfig.from_dict(runs.load_run(args.run).config)
@@ -69,7 +99,8 @@ def main() -> None:
     photo = scene_with_one_face(test.images[0])
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, device {args.device}, {torch.get_num_threads()} "
           f"torch threads; test split of {ds.source}: {len(test)} images")
-    for engine in args.engines:
+    onnx_throughput(args.run, test.images, args.threads, args.passes)
+    for engine in [e for e in args.engines if e != "none"]:
         predictor = Predictor.from_run(args.run, device=args.device, engine=engine)
         labels = predictor.check_dataset_classes(test.classes)[test.labels]
         size = predictor.card.augment_config.input_size if predictor.is_deep else 48

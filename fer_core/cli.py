@@ -11,7 +11,7 @@ from pathlib import Path
 from fer_core.common.packages import missing_package, missing_package_message
 from fer_core.data import DataError
 from fer_core.runs.store import RunError
-from fer_core.transforms.eval import TTA_MODES
+from fer_core.transforms.config import TTA_MODES
 from fer_core.common.emotions import CLASS_SETS
 
 
@@ -388,11 +388,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--detector applies to --photos only (dataset faces are already cropped)")
     from fer_core.inference.evaluation import evaluate_run
     report = evaluate_run(args.run, args.data, split=args.split, tta=args.tta, class_set=args.class_set,
-                          device=args.device)
+                          device=args.device, engine=args.engine)
     if args.json:
         print(json.dumps({k: report[k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")}))
         return 0
-    print(f"{report['data']} [{report['split']}, {report['n']} images, tta {report['tta']}]")
+    print(f"{report['data']} [{report['split']}, {report['n']} images, tta {report['tta']}, engine {report['engine']}]")
     print(f"accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}")
     _print_per_class(report["per_class"], "support")
     return 0
@@ -575,10 +575,27 @@ def cmd_builtin(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.int8 or args.data is not None:
+        return _export_int8(args)
     from fer_core.inference.export import PARITY_TOLERANCE, export_run
     result = export_run(args.run, args.format, args.out)
     print(f"parity on {result.faces} faces of {result.faces_from}: largest probability difference "
           f"{result.max_abs_diff:.1e} (allowed {PARITY_TOLERANCE:g}); inputs and classes in {result.sidecar}")
+    print(result.path)  # last, alone on its line, for scripts
+    return 0
+
+
+def _export_int8(args: argparse.Namespace) -> int:
+    """`export --int8`: the int8 model and its parity report against fp32 on the test split."""
+    if not args.int8 or args.format != "onnx":
+        raise ValueError("--data goes with --int8, and --int8 with --format onnx")
+    from fer_core.inference.quantize import export_int8
+    result = export_int8(args.run, args.out, data=args.data)
+    r = result.report
+    print(f"int8 against fp32 on {r['n']} test faces of {r['source']}: accuracy {r['int8']['accuracy']:.4f} vs "
+          f"{r['fp32']['accuracy']:.4f} ({-result.accuracy_loss_points:+.2f} points), macro-F1 "
+          f"{r['int8']['macro_f1']:.4f} vs {r['fp32']['macro_f1']:.4f}; same top class for "
+          f"{r['top1_agreement']:.1%} of faces; calibrated on {r['calibration']['faces']} train faces")
     print(result.path)  # last, alone on its line, for scripts
     return 0
 
@@ -704,6 +721,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--class-set", choices=list(CLASS_SETS), help="default: the run's own")
     evaluate.add_argument("--tta", default="none", choices=TTA_MODES)
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--engine", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8"),
+                          help="torch (default), onnxruntime (the run's model.onnx) or onnxruntime-int8 (its "
+                               "model.int8.onnx, from `export --int8`), on the CPU")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--photos", metavar="PATH", help="instead of a dataset split: a folder or zip of class "
                           "subfolders of photos (happy/001.jpg), each through the Demo path (detect, turn upright, "
@@ -728,8 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--no-detect", action="store_true", help="skip face detection: each image is one face")
     predict.add_argument("--detector", metavar="NAME", help="face detector (default yunet; see `python -m fer_core detectors`)")
     predict.add_argument("--device", default="cpu")
-    predict.add_argument("--engine", default="auto", choices=("auto", "torch", "onnxruntime"),
-                         help="auto: ONNX Runtime on the CPU (faster) where installed, else PyTorch")
+    predict.add_argument("--engine", default="auto", choices=("auto", "torch", "onnxruntime", "onnxruntime-int8"),
+                         help="auto: ONNX Runtime on the CPU (the run's model.onnx: no PyTorch needed) where "
+                              "installed, else PyTorch; onnxruntime-int8: the run's int8 model (`export --int8`)")
     predict.add_argument("--json", action="store_true", help="print JSON (an object, or a list for several images)")
     predict.set_defaults(func=cmd_predict)
 
@@ -769,8 +790,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run", default="builtin", metavar="RUN_DIR",
                         help="the run folder, or 'builtin' for the bundled model (default)")
     export.add_argument("--format", required=True, choices=("onnx", "torchscript"))
-    export.add_argument("--out", metavar="FILE", help="the model file (default: <run id>.onnx or .pt here); "
-                                                     "the sidecar is FILE.json")
+    export.add_argument("--out", metavar="FILE", help="the model file (default: <run id>.onnx, .int8.onnx or .pt "
+                                                     "here); the sidecar is FILE.json")
+    export.add_argument("--int8", action="store_true", help="ONNX quantized to int8, calibrated on the run's train "
+                        "faces, with accuracy and macro-F1 against fp32 on its test split; kept in the run folder "
+                        "too, for --engine onnxruntime-int8")
+    export.add_argument("--data", metavar="PATH", type=_dataset_path,
+                        help="with --int8: the run's dataset, where its recorded path is not readable here")
     export.set_defaults(func=cmd_export)
 
     detectors = commands.add_parser("detectors", help="list the face detectors and where each comes from")

@@ -3,7 +3,9 @@
 The exported graph takes what a face crop is, uint8 grayscale faces (N, 1, 48, 48) in 0-255, and
 returns softmax class probabilities (N, C): the run's exact eval preprocessing (center crop, resize,
 normalisation) and the softmax are inside it, so a user needs no fer_core to use it. The sidecar
-(`FILE.json`) names the input and output, the class names and where the model came from.
+(`FILE.json`) names the input and output, the class names and where the model came from, and holds
+the model card and best.pt's SHA-256, so that a run's own model.onnx (`write_run_onnx`) answers
+without PyTorch (inference/run_onnx.py).
 
 After writing, the file is loaded back (ONNX Runtime for ONNX, torch.jit for TorchScript) and scored
 on PARITY_FACES dataset faces against the PyTorch model; a difference above PARITY_TOLERANCE in any
@@ -26,6 +28,7 @@ from fer_core import runs
 from fer_core.common.emotions import display
 from fer_core.common.faces_array import IMAGE_SIZE
 from fer_core.common.files import atomic_write_bytes, atomic_write_json
+from fer_core.inference.run_onnx import ONNX_FILE, checkpoint_digest, sidecar_path
 from fer_core.runs.checkpoint import load_model
 from fer_core.transforms.config import AugmentConfig
 from fer_core.transforms.eval import prepare_eval
@@ -34,7 +37,7 @@ FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 PARITY_FACES = 256
 PARITY_TOLERANCE = 1e-4
-SIDECAR_FORMAT = 1
+SIDECAR_FORMAT = 2  # 2: with the model card and the checkpoint's SHA-256 (inference/run_onnx.py reads them)
 
 
 class ExportError(ValueError):
@@ -68,8 +71,10 @@ def default_path(run_dir: str | os.PathLike, fmt: str) -> Path:
     return Path(f"{runs.resolve_run_dir(run_dir).resolve().name}{SUFFIXES[_check_format(fmt)]}")
 
 
-def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None) -> ExportResult:
-    """Write the run's model as `fmt` to `out` (and `out`.json), then check it against PyTorch."""
+def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None,
+               faces: tuple[np.ndarray, str] | None = None) -> ExportResult:
+    """Write the run's model as `fmt` to `out` (and `out`.json), then check it against PyTorch on
+    `faces` ((faces, where they came from); default: parity_faces)."""
     fmt = _check_format(fmt)
     record = runs.load_run(run_dir)
     trained = load_model(record.run_dir, "cpu")
@@ -82,9 +87,9 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | No
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent} does not exist; create it first or choose another --out")
     reference = FacesToProbabilities(trained.module.float().cpu(), trained.card.augment_config)
-    faces, faces_from = parity_faces(record)
+    faces, faces_from = faces if faces is not None else parity_faces(record)
     atomic_write_bytes(out, _serialise(reference, fmt))
-    sidecar = out.with_name(out.name + ".json")
+    sidecar = sidecar_path(out)
     try:
         diff = _max_difference(out, fmt, reference, faces)
         if not diff <= PARITY_TOLERANCE:
@@ -95,6 +100,14 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | No
         out.unlink(missing_ok=True)
         raise
     return ExportResult(out, sidecar, diff, len(faces), faces_from)
+
+
+def write_run_onnx(run_dir: str | os.PathLike, folder: str | os.PathLike | None = None,
+                   faces: tuple[np.ndarray, str] | None = None) -> ExportResult:
+    """model.onnx (and model.onnx.json) for the run's best.pt, in its folder (or `folder`, which must
+    hold the same best.pt): what `predict` answers with, without PyTorch (inference/run_onnx.py)."""
+    record = runs.load_run(run_dir)
+    return export_run(record.run_dir, "onnx", Path(folder or record.run_dir) / ONNX_FILE, faces)
 
 
 @dataclass
@@ -183,6 +196,7 @@ def _sidecar(record: runs.RunRecord, card, fmt: str, out: Path, diff: float, n: 
                    "what": "softmax class probabilities, in class_names order"},
         "class_names": classes, "display_names": [display(c) for c in classes],
         "preprocess": card.preprocess, "model": record.provenance(),
+        "precision": "fp32", "card": card.to_dict(), "checkpoint_sha256": checkpoint_digest(record.run_dir),
         "test_accuracy": (record.evaluation or {}).get("accuracy"),
         "parity": {"faces": n, "faces_from": faces_from, "max_abs_diff": diff, "tolerance": PARITY_TOLERANCE,
                    "against": "the run's PyTorch model, float32 on the CPU",

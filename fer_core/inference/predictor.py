@@ -2,7 +2,8 @@
 
 `Predictor.from_run(run_dir)` loads the run's model with its card (runs/checkpoint.py): the
 architecture, class names, input size and the exact eval preprocessing, safely (a checkpoint or
-skops file cannot run code). Deep and classical runs are used alike; where they differ the code asks
+skops file cannot run code). A deep run with its own model.onnx answers through ONNX Runtime without
+importing PyTorch (run_onnx.py); the PyTorch model loads only when saliency or test-time views need it. Deep and classical runs are used alike; where they differ the code asks
 the card's kind. Photos go through face detection (faces.py) first; 48x48 faces can be given directly.
 
 One Predictor may be shared by several threads (the app caches one per run): every use of the model
@@ -15,13 +16,17 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fer_core import runs
 from fer_core.common.emotions import class_index, display
 from fer_core.common.faces_array import as_face_batch
-from fer_core.runs.checkpoint import TrainedModel, load_model
+from fer_core.inference.run_onnx import ENGINES, INT8_FILE, RunOnnx, load_run_onnx
+
+if TYPE_CHECKING:  # imports torch: loaded only when the PyTorch model is needed
+    from fer_core.runs.checkpoint import TrainedModel
 
 _LOCKS: "weakref.WeakKeyDictionary[object, threading.RLock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -82,15 +87,47 @@ class PhotoPrediction:
 
 
 class Predictor:
-    """A run's best model, ready to predict. Build with `Predictor.from_run(run_dir)`."""
+    """A run's best model, ready to predict. Build with `Predictor.from_run(run_dir)`.
 
-    def __init__(self, record: runs.RunRecord, trained: TrainedModel, fast_model=None):
+    A deep run with its own model.onnx answers through ONNX Runtime alone (inference/run_onnx.py): the
+    PyTorch model is loaded only when something needs it (saliency, test-time views)."""
+
+    def __init__(self, record: runs.RunRecord, card, trained: "TrainedModel | None" = None,
+                 onnx: "RunOnnx | None" = None, device: str = "cpu", engine: str = "auto"):
         self.record = record      # the run folder's record: where the model is, and its provenance
         self.run_dir = record.run_dir
-        self.trained = trained
-        self.card = trained.card  # runs.card.ModelCard: arch, classes, kind, preprocessing
-        self.model = trained.module  # deep runs: the torch module in eval mode (saliency hooks it); else None
-        self.fast_model = fast_model  # deep runs on CPU: the same model in ONNX Runtime (forward only), or None
+        self.card = card          # runs.card.ModelCard: arch, classes, kind, preprocessing
+        self.onnx = onnx          # deep runs: the run's model.onnx (or model.int8.onnx) in ONNX Runtime, or None
+        self.device = device
+        self.engine_choice = engine
+        self._trained = trained
+        self._fast_model = None   # deep runs on CPU without model.onnx: the model exported in memory, or None
+        self._torch_lock = threading.Lock()
+
+    @property
+    def trained(self) -> TrainedModel:
+        """The run's model as PyTorch (deep) or scikit-learn (classical) has it, loaded on first use."""
+        with self._torch_lock:
+            if self._trained is None:
+                self._trained = _load_trained(self.record, self.device)
+                if self.engine_choice in ("auto", "onnxruntime") and self._trained.card.is_deep:
+                    from fer_core.models.onnx_runtime import fast_forward
+                    module = self._trained.module
+                    self._fast_model = fast_forward(module, self._trained.card.augment_config.input_size,
+                                                    next(module.parameters()).device, self.engine_choice)
+            return self._trained
+
+    @property
+    def model(self):
+        """Deep runs: the torch module in eval mode (saliency hooks it), loaded on first use; else None."""
+        return self.trained.module
+
+    @property
+    def fast_model(self):
+        """Deep runs: the PyTorch model exported to ONNX Runtime in memory, or None: what answers for a run
+        without model.onnx, and for test-time views."""
+        self.trained  # noqa: B018 (made with the PyTorch model)
+        return self._fast_model
 
     @property
     def arch(self) -> str:
@@ -102,26 +139,34 @@ class Predictor:
 
     @property
     def engine(self) -> str:
-        """What computes the predictions: onnxruntime, torch or scikit-learn."""
-        return "scikit-learn" if not self.is_deep else "onnxruntime" if self.fast_model is not None else "torch"
+        """What computes the predictions (without test-time views): onnxruntime (-int8), torch or scikit-learn."""
+        if not self.is_deep:
+            return "scikit-learn"
+        if self.onnx is not None:
+            return "onnxruntime-int8" if self.onnx.precision == "int8" else "onnxruntime"
+        return "onnxruntime" if self.fast_model is not None else "torch"
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu", engine: str = "auto") -> "Predictor":
         """Load a run's best model ('builtin': the bundled one); RunError with a readable message when
-        the run cannot predict. engine: auto (ONNX Runtime on the CPU where installed), torch or onnxruntime."""
+        the run cannot predict. engine (run_onnx.ENGINES): auto (the run's model.onnx, else ONNX Runtime
+        on the CPU where installed), torch, onnxruntime, or onnxruntime-int8 (the run's model.int8.onnx)."""
+        if engine not in ENGINES:
+            raise ValueError(f"unknown inference engine {engine!r}; valid: {', '.join(ENGINES)}")
         record = runs.load_run(run_dir)
-        try:
-            trained = load_model(record.run_dir, device)
-        except runs.RunError as exc:
-            error = record.status.get("error")
-            why = f" The run {record.state}: {error}" if error else f" The run is {record.state}."
-            raise runs.RunError(f"Run {record.run_id} cannot predict: {exc}.{why}") from None
-        if not trained.card.is_deep:
-            return cls(record, trained)
-        from fer_core.models.onnx_runtime import fast_forward
-        module = trained.module
-        fast = fast_forward(module, trained.card.augment_config.input_size, next(module.parameters()).device, engine)
-        return cls(record, trained, fast_model=fast)
+        if engine != "torch" and device == "cpu" and record.has_checkpoint:
+            precision = "int8" if engine == "onnxruntime-int8" else "fp32"
+            onnx = load_run_onnx(record.run_dir, precision)
+            if onnx is not None:
+                return cls(record, onnx.card, onnx=onnx, device=device, engine=engine)
+        if engine == "onnxruntime-int8":
+            why = ("it runs on the CPU only (--device cpu)" if device != "cpu" else
+                   f"run {record.run_id} has no {INT8_FILE} made from its best.pt; make one with `python -m fer_core "
+                   f"export --run {run_dir} --format onnx --int8`")
+            raise runs.RunError(f"the onnxruntime-int8 engine cannot answer: {why}")
+        predictor = cls(record, None, device=device, engine=engine)
+        predictor.card = predictor.trained.card  # loads the model now: a run that cannot predict says so here
+        return predictor
 
     # ------------------------------------------------------------ facts
 
@@ -147,8 +192,9 @@ class Predictor:
         return [display(c) for c in self.classes]
 
     def tta_modes(self) -> list[str]:
-        """Test-time augmentations this model supports: ten-crop only where it was trained on crops."""
-        if not self.is_deep:
+        """Test-time augmentations this model supports: ten-crop only where it was trained on crops; none
+        for the int8 model (its file takes the faces as they are)."""
+        if not self.is_deep or self.engine == "onnxruntime-int8":
             return ["none"]
         return ["none", "flip", "flip_shift"] + (["ten_crop"] if self.card.augment_config.crop_size else [])
 
@@ -168,10 +214,14 @@ class Predictor:
         """Probabilities (N, C) for uint8 faces (N, 48, 48), averaged over test-time views."""
         faces = as_face_batch(faces)
         if tta not in self.tta_modes():
-            raise ValueError(f"test-time augmentation {tta!r} is not available for run {self.run_id}; "
+            engine = " with the onnxruntime-int8 engine" if self.engine == "onnxruntime-int8" else ""
+            raise ValueError(f"test-time augmentation {tta!r} is not available for run {self.run_id}{engine}; "
                              f"valid: {', '.join(self.tta_modes())}")
         if not self.is_deep:
             return self.trained.probabilities(faces).astype(np.float32)
+        if self.onnx is not None and tta == "none":
+            with model_lock(self.onnx):
+                return self.onnx.probabilities(faces, batch_size=batch_size)
         import torch
         from fer_core.models.runtime import predict_probabilities
         with model_lock(self.model):
@@ -191,6 +241,17 @@ class Predictor:
         probs = self.predict_faces(faces, tta=tta)
         results = [FacePrediction(f.box, f.face, p, self.classes) for f, p in zip(search.faces, probs)]
         return PhotoPrediction(results, search.whole_image, search.image_size, search.no_face)
+
+
+def _load_trained(record: runs.RunRecord, device: str) -> TrainedModel:
+    """load_model, with the run's state in the message when it has no usable model."""
+    from fer_core.runs.checkpoint import load_model
+    try:
+        return load_model(record.run_dir, device)
+    except runs.RunError as exc:
+        error = record.status.get("error")
+        why = f" The run {record.state}: {error}" if error else f" The run is {record.state}."
+        raise runs.RunError(f"Run {record.run_id} cannot predict: {exc}.{why}") from None
 
 
 def read_image_file(path: Path) -> bytes:

@@ -2,8 +2,10 @@
 
 Made by one command, `python -m fer_core builtin --from-run RUN_DIR`, which checks that the run is a
 completed deep run trained on real faces, small enough to ship (MAX_BYTES), and that its checkpoint
-loads safely; then it replaces fer_core/assets/builtin/ as a whole (a new folder renamed into place).
-card.json beside the run files says where the model came from and how it scored.
+loads safely; then it writes model.onnx from it (the answer path without PyTorch, inference/run_onnx.py)
+and model.int8.onnx (kept only if int8 loses at most MAX_INT8_LOSS_POINTS of test accuracy), and
+replaces fer_core/assets/builtin/ as a whole (a new folder renamed into place). card.json beside the
+run files says where the model came from and how it scored.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from fer_core import runs
 from fer_core.common import paths
 
 MAX_BYTES = 4 * 1024 * 1024
+MAX_INT8_LOSS_POINTS = 0.3  # model.int8.onnx ships only if it loses at most this much test accuracy vs fp32
 CARD = "card.json"
 # What a run folder needs to be used and described; predictions.csv and log.txt stay behind.
 FILES = (runs.CONFIG, runs.STATUS, runs.METRICS, runs.CHECKPOINT, runs.EVALUATION)
@@ -60,6 +63,21 @@ def card_for(record: runs.RunRecord) -> dict:
     }
 
 
+def _int8_decision(record: runs.RunRecord, staging: Path) -> dict:
+    """Quantize the model in `staging` (inference/quantize.py) and keep model.int8.onnx only if it loses
+    at most MAX_INT8_LOSS_POINTS of test accuracy against fp32; what was measured and decided."""
+    from fer_core.inference.quantize import quantize_run
+    result = quantize_run(record.run_dir, staging)
+    shipped = result.accuracy_loss_points <= MAX_INT8_LOSS_POINTS
+    if not shipped:
+        result.path.unlink()
+        result.sidecar.unlink()
+    r = result.report
+    return {"shipped": shipped, "accuracy_loss_points": round(result.accuracy_loss_points, 3),
+            "allowed_loss_points": MAX_INT8_LOSS_POINTS, "split": r["split"], "n": r["n"],
+            "fp32": r["fp32"], "int8": r["int8"], "top1_agreement": r["top1_agreement"]}
+
+
 def _train_command(config: dict) -> str:
     """The `train` command that reproduces the run: its recipe plus the options that differ from it."""
     from fer_core.training.config import RECIPES, TrainConfig
@@ -84,7 +102,9 @@ def install_from_run(run_dir: str | os.PathLike, target: str | os.PathLike | Non
         for name in FILES:
             if (record.run_dir / name).exists():
                 shutil.copy2(record.run_dir / name, staging / name)
-        card = card_for(record)
+        from fer_core.inference.export import write_run_onnx
+        write_run_onnx(record.run_dir, staging)  # answers without PyTorch; parity-checked as it is written
+        card = {**card_for(record), "int8": _int8_decision(record, staging)}
         (staging / CARD).write_text(json.dumps(card, indent=2) + "\n")
         for file in staging.iterdir():  # readable by everyone, like the rest of the package
             file.chmod(0o644)

@@ -7,6 +7,9 @@ checkpoints/<run_id>/
     best.pt            deep runs: the best checkpoint (selected on val), self-contained (checkpoint.py)
     last.pt            deep runs: the whole training state after the last completed epoch, to resume a
                        failed or cancelled run (training/resume.py); removed when the run completes
+    model.onnx         deep runs: best.pt in ONNX, preprocessing inside, with model.onnx.json (its card and
+                       best.pt's SHA-256): what predictions use, without PyTorch (inference/run_onnx.py);
+                       model.int8.onnx: the same quantized to int8, on request (inference/quantize.py)
     model.skops        classical runs: the fitted pipeline, with model_card.json (checkpoint.py)
     evaluation.json    the final evaluation on the test split
     predictions.csv    per-image predictions on the test split: id, label, prediction, probabilities

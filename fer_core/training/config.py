@@ -5,8 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from fer_core.transforms.eval import TTA_MODES
-from fer_core.transforms.mix import check_mix_options
+from fer_core.transforms.config import TTA_MODES
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("none", "plateau", "cosine", "onecycle")
@@ -118,6 +117,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        from fer_core.transforms.mix import check_mix_options  # imports torch: the CLI's parser reads this module
         check_mix_options(self.mixup_alpha, self.cutmix_alpha, self.mix_prob)
         from fer_core.jobs.cluster import check_backend  # here: jobs imports this module
         self.backend = check_backend(self.backend)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,5 +364,21 @@ def run_training(config: TrainConfig, run_dir: str | os.PathLike, progress: Prog
     if not run.dist.is_main:
         return {}
     evaluation = final_evaluation(run)
+    write_model_onnx(run)
     discard_training_state(run.run_dir)
     return evaluation
+
+
+def write_model_onnx(run: Training) -> None:
+    """model.onnx beside best.pt (parity-checked on the run's own faces, test first), so that predictions
+    need no PyTorch. A model the exporter cannot take still answers, through PyTorch: that is logged, not
+    a failed run."""
+    from fer_core.inference.export import PARITY_FACES, write_run_onnx
+    run.status(phase="writing model.onnx")
+    data = run.data
+    faces = np.concatenate([data.test.images, data.val.images, data.train.images[:PARITY_FACES]])[:PARITY_FACES]
+    try:
+        write_run_onnx(run.run_dir, faces=(np.ascontiguousarray(faces), data.dataset.source))
+    except Exception as exc:  # an architecture the exporter cannot handle, or a parity failure
+        print(f"model.onnx not written ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
+              "predictions will use the PyTorch model", file=sys.stderr)

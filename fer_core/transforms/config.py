@@ -6,6 +6,7 @@ import numbers
 from dataclasses import dataclass
 
 PADDING_MODES = ("reflection", "border", "zeros")
+TTA_MODES = ("none", "flip", "flip_shift", "ten_crop")  # test-time views, see transforms/eval.py tta_views
 
 
 # Models made before 2026-11-26 could blur their inputs to a "sharpness cap" learnt from blurred training

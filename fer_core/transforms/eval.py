@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fer_core.transforms.config import AugmentConfig
+from fer_core.transforms.config import TTA_MODES, AugmentConfig
 from fer_core.transforms.ops import center_crop, check_crop, load_unit, normalise, resize
 
-TTA_MODES = ("none", "flip", "flip_shift", "ten_crop")  # test-time views, see tta_views
 # flip_shift: each face and its mirror, as they are and moved by this many input pixels diagonally each way.
 TTA_SHIFT = 1
 

@@ -76,7 +76,11 @@ def test_a_real_data_run_becomes_the_bundled_model_and_demo_prefers_it(real_data
     card = builtin.install_from_run(real_data_run)  # into this test's FER_BUILTIN_DIR, not the package
     assert card["dataset"] == "faces.zip" and card["test"]["accuracy"] is not None
     folder = runs.resolve_run_dir(runs.BUILTIN)
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*builtin.FILES, builtin.CARD])
+    int8 = ["model.int8.onnx", "model.int8.onnx.json"] if card["int8"]["shipped"] else []
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*builtin.FILES, builtin.CARD, "model.onnx",
+                                                               "model.onnx.json", *int8])
+    assert card["int8"]["shipped"] == (card["int8"]["accuracy_loss_points"] <= builtin.MAX_INT8_LOSS_POINTS)
+    assert Predictor.from_run(runs.BUILTIN).engine == "onnxruntime"  # its model.onnx, made as it was bundled
     assert Predictor.from_run(runs.BUILTIN).provenance["model"] == "builtin"
     # Demo: the real-data model wins over a synthetic run whatever their val scores
     assert default_model().is_builtin
