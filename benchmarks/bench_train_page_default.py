@@ -2,7 +2,10 @@
 
 Builds the run exactly as the Train page does with its defaults (fer_core.train_form: the
 architecture's CPU starting values and the default synthetic size), queues it as a background
-job, and prints the wall time from Launch to completed and its test accuracy.
+job, and prints the wall time from Launch to completed and its test accuracy. First it times, in
+fresh processes, what the job process imports before it trains: its own modules (torch and
+scikit-learn; timm and torchvision only for a timm net or EMA), against the same plus timm (what every
+worker imported before).
 
 Target (dashboard issue): a new user trains a simple_cnn run from the Train page in under 2 minutes
 on CPU.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +29,27 @@ from fer_core import runs  # noqa: E402
 from fer_core.app import train_form as tf  # noqa: E402
 
 
+WORKER_IMPORTS = "import fer_core.jobs.worker, fer_core.training.loop"
+
+
+def import_seconds(statement: str, repeats: int = 3) -> float:
+    """Median wall time of `statement` in a fresh Python process."""
+    code = f"import time; s = time.perf_counter(); {statement}; print(time.perf_counter() - s)"
+    times = sorted(float(subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                                        capture_output=True, text=True, check=True).stdout)
+                   for _ in range(repeats))
+    return times[len(times) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="checkpoints folder for the run (default: a temporary one)")
     args = parser.parse_args()
     root = args.out or tempfile.mkdtemp(prefix="fer-bench-page-")
 
+    lean, with_timm = import_seconds(WORKER_IMPORTS), import_seconds(WORKER_IMPORTS + ", timm")
+    print(f"job process imports before training (median of 3, load {os.getloadavg()[0]:.2f}): {lean:.2f} s; "
+          f"with timm and torchvision as before: {with_timm:.2f} s ({with_timm / lean:.2f}x)")
     form = tf.TrainForm(archs=["simple_cnn"], synthetic_size=tf.default_synthetic_size(gpu=False),
                         **tf.starting_values("simple_cnn", gpu=False))
     (config,) = tf.build_configs(form)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import difflib
 import os
 
-import timm
 import torch
 from torch import nn
 
@@ -33,6 +32,7 @@ def get_arch(name: str) -> ArchSpec:
         return ARCHITECTURES.get(name)
     if isinstance(name, str) and is_timm_name(name):
         return generic_timm_spec(name)
+    import timm  # only here and in timm_archs' functions: a scratch net trains without timm and torchvision
     candidates = list(dict.fromkeys(arch_names() + timm.list_models()))
     close = difflib.get_close_matches(str(name), candidates, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-import timm
 import torch
 from torch import nn
 
@@ -30,6 +29,7 @@ class PretrainedWeightsUnavailable(RuntimeError):
 
 def create_timm(timm_name: str, num_classes: int, in_chans: int, pretrained: bool | str | os.PathLike,
                  **kw) -> nn.Module:
+    import timm  # imported when a timm net is built: scratch nets train without timm and torchvision
     kwargs = {k: v for k, v in kw.items() if v is not None}
     create = functools.partial(timm.create_model, timm_name, num_classes=num_classes,
                                in_chans=in_chans, **kwargs)
@@ -60,6 +60,7 @@ def _create_from_file(create: Callable[..., nn.Module], timm_name: str, path: Pa
         model = create(pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
     except (RuntimeError, pickle.UnpicklingError) as err:
         raise ValueError(f"weights file {path} does not fit {timm_name!r}: {err}") from err
+    import timm
     state = timm.models.load_state_dict(str(path))
     classifiers = model.pretrained_cfg.get("classifier") or ()
     if isinstance(classifiers, str):
@@ -83,6 +84,7 @@ def _hub_weights_overlay(timm_name: str) -> dict | None:
     Without this, an offline machine spends about 45 s in the hub client's retries before failing,
     and HF_HUB_OFFLINE set after huggingface_hub was imported is not seen by it at all.
     """
+    import timm
     cfg = timm.models.get_pretrained_cfg(timm_name)
     if cfg is None or not cfg.has_weights:
         raise PretrainedWeightsUnavailable(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-import timm
 from torch import nn
 
 from fer_core.models.pretrained import create_timm
@@ -93,11 +92,13 @@ def _generic_cam_layer(model: nn.Module) -> nn.Module:
 
 def is_timm_name(name: str) -> bool:
     # A tag after the dot ("resnet18.a1_in1k") names pretrained weights, so it must be a known one.
+    import timm  # here, not at import: training a scratch net needs neither timm nor torchvision
     return timm.is_model(name) and ("." not in name or timm.models.is_model_pretrained(name))
 
 
 @functools.lru_cache(maxsize=None)
 def generic_timm_spec(timm_name: str) -> ArchSpec:
+    import timm
     return ArchSpec(
         name=timm_name,
         description=f"timm {timm_name} (not curated: generic input size and Grad-CAM layer)",

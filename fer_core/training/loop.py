@@ -19,13 +19,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.utils import ModelEmaV3
 from torch.profiler import record_function
 
 from fer_core import runs
@@ -45,6 +44,9 @@ from fer_core.training.resume import cpu_weights, discard_training_state, restor
 from fer_core.transforms.augment import BatchAugmenter
 from fer_core.transforms.config import AugmentConfig, augment_config
 from fer_core.transforms.mix import BatchMixer, MixedBatch
+
+if TYPE_CHECKING:  # timm (and torchvision under it) is imported only for a run with EMA or a timm net
+    from timm.utils import ModelEmaV3
 
 STATUS_EVERY_S = 2.0  # how often a running epoch refreshes status.json for live progress
 # last.pt is written after an epoch when this long has passed since the last write (and after the final
@@ -246,8 +248,10 @@ def set_up(config: TrainConfig, run_dir: Path) -> Training:
     schedule = Schedule(optimizer, config, steps_per_epoch)
     # The decay warms up (about 0.97 after 100 steps, 0.995 after 1,000), so early epochs are not
     # dominated by the random initial weights; power 3/4 suits runs of thousands of steps, not millions.
-    ema = ModelEmaV3(unwrap(model), decay=config.ema_decay, use_warmup=True, warmup_power=3 / 4) \
-        if config.ema_decay else None
+    ema = None
+    if config.ema_decay:
+        from timm.utils import ModelEmaV3
+        ema = ModelEmaV3(unwrap(model), decay=config.ema_decay, use_warmup=True, warmup_power=3 / 4)
     mixer = BatchMixer(config.mixup_alpha, config.cutmix_alpha, config.mix_prob, seed=config.seed + dist.rank)
     ctx = EpochContext(train_images, train_labels, BatchAugmenter(aug, seed=config.seed + dist.rank), criterion,
                        optimizer, schedule, config, device, dist, ema, mixer if mixer.enabled else None)
