@@ -384,7 +384,7 @@ class RunImages:
         return self.images[np.asarray(found, dtype=np.int64)], missing
 
 
-DATA_KEYS = ("data", "class_set", "val_fraction", "seed", "synthetic_size")
+DATA_KEYS = ("data", "class_set", "val_fraction", "seed", "synthetic_size", "votes", "label_mode")
 
 
 def data_config(config: dict) -> dict:
@@ -405,7 +405,8 @@ def load_run_images(config: dict, split: str = "test") -> RunImages:
     try:
         ds = load_dataset(config.get("data"), class_set=config.get("class_set") or "all",
                           val_fraction=config.get("val_fraction") or 0.1, seed=config.get("seed") or 0,
-                          synthetic_size=config.get("synthetic_size"))
+                          synthetic_size=config.get("synthetic_size"), votes=config.get("votes"),
+                          label_mode=config.get("label_mode") or "fer2013")
     except (DataError, OSError, ValueError) as exc:
         raise SourceUnavailable(f"the run's data ({data_label(config)}) cannot be loaded: {exc}") from None
     part = ds.split(split)
