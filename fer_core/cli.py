@@ -88,8 +88,10 @@ def cmd_data_quality(args: argparse.Namespace) -> int:
     from fer_core.data.quality import SHARPNESS_SHIFT_WARNING
     ds = _load(args)
     report = quality_report(ds)
+    agreement = _label_agreement(args)
     if args.json:
-        print(json.dumps({"source": ds.source, **report.to_dict(ds)}))
+        labels = {"labels": agreement.to_dict()} if agreement is not None else {}
+        print(json.dumps({"source": ds.source, **report.to_dict(ds), **labels}))
         return 0
     print(f"source: {ds.source}  ({ds.kind})")
     print(f"images: {report.n_images}")
@@ -106,7 +108,24 @@ def cmd_data_quality(args: argparse.Namespace) -> int:
               "blurrier split sees different images at test time")
     for g in [g for g in report.groups if g.cross_split][:10]:
         print("  leak: " + ", ".join(f"{i} [{s}, {lab}]" for i, s, lab in zip(g.ids, g.splits, g.labels)))
+    if agreement is not None:
+        print(f"labels against the FER+ majority: {len(agreement.compared):,} faces with a majority "
+              f"({agreement.n_without_votes:,} without votes); they agree on {100 * agreement.agreement:.1f}%")
+        print("  per class: " + ", ".join(f"{c} {100 * v:.0f}%" for c, v in agreement.per_class().items()))
+        print(f"  annotators' agreement (share of votes for the top class), median: "
+              f"{100 * agreement.to_dict()['annotator_agreement']['median']:.0f}%")
     return 0
+
+
+def _label_agreement(args: argparse.Namespace):
+    """The dataset's own labels against its FER+ votes (data/agreement.py), or None without --votes."""
+    if not args.votes:
+        return None
+    from fer_core.data import load_dataset
+    from fer_core.data.agreement import label_agreement
+    source = load_dataset(args.data, class_set=args.class_set, seed=args.seed, val_fraction=args.val_fraction,
+                          use_cache=not args.no_cache, votes=args.votes, label_mode="fer2013")
+    return label_agreement(source)
 
 
 # ---------------------------------------------------------------- training commands

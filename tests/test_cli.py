@@ -116,6 +116,17 @@ def test_train_refuses_a_bad_votes_choice_before_any_work(tmp_path, args, messag
     assert not any(tmp_path.iterdir())
 
 
+def test_data_quality_reports_the_label_agreement_with_votes(tmp_path):
+    from tests.conftest import synthetic_votes
+    votes = str(synthetic_votes(tmp_path / "votes.csv", 4000))
+    out = json.loads(run_cli("data", "quality", "--votes", votes, "--json").stdout)
+    assert out["labels"]["n_compared"] == 3200 and out["labels"]["agreement"] == 0.75
+    assert out["labels"]["matrix"]["columns"][-1] == "contempt"
+    text = run_cli("data", "quality", "--votes", votes)
+    assert "they agree on 75.0%" in text.stdout and "median: 80%" in text.stdout
+    assert "labels" not in json.loads(run_cli("data", "quality", "--json").stdout)
+
+
 def test_train_lists_registries():
     archs = run_cli("train", "--list-archs")
     assert archs.returncode == 0 and "simple_cnn" in archs.stdout and "hog_svm" in archs.stdout
