@@ -1,9 +1,11 @@
 """FER+ votes beside the images: reading a votes file, FER+'s majority rule, and the three label modes.
 
-A votes file (FER+'s `fer2013new.csv`, re-keyed by image path: `ferplus.csv`) is a CSV with a column
-`image` (the image's path inside the dataset zip or folder, e.g. `train/angry/Training_10118481.jpg`)
-and ten vote counts: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
-(not a face). FER+ is Barsoum et al. 2016, https://github.com/microsoft/FERPlus (MIT licence).
+A votes file is a CSV with a column `image` (the image's path inside the dataset zip or folder, e.g.
+`train/angry/Training_10118481.jpg`) and ten vote counts: neutral, happiness, surprise, sadness, anger,
+disgust, fear, contempt, unknown, NF (not a face). FER+'s own `fer2013new.csv` (columns Usage, Image name
+and the ten counts, one row per row of `fer2013.csv`) is read too: its rows name the faces of
+`fer2013.csv` by position (`row_N`, the CSV reader's ids). FER+ is Barsoum et al. 2016,
+https://github.com/microsoft/FERPlus (MIT licence).
 
 Label modes (a run's `label_mode`):
 - fer2013: the labels the source itself gives (its class folders or CSV); votes, if given, ride along
@@ -88,7 +90,7 @@ def scored_description(mode: str, votes: str | None = "votes") -> str:
 
 def _fail(path, where: str, what: str) -> DataError:
     return DataError(f"{path}: {where}: {what}. A votes file has the columns image,{','.join(VOTE_COLUMNS)} "
-                     "(FER+'s ferplus.csv; see README).")
+                     "(or FER+'s own fer2013new.csv, for fer2013.csv; see README).")
 
 
 def read_votes(path: str | os.PathLike) -> Votes:
@@ -111,7 +113,10 @@ def read_votes(path: str | os.PathLike) -> Votes:
         raise _fail(path, "line 1", "the file is empty")
     names = [h.strip() for h in header]
     expected = ["image", *VOTE_COLUMNS]
-    if [n.lower() for n in names] != [n.lower() for n in expected]:
+    by_row = [n.lower() for n in names] == [n.lower() for n in ("Usage", "Image name", *VOTE_COLUMNS)]
+    if by_row:  # FER+'s fer2013new.csv: row N votes for fer2013.csv's row N
+        expected = ["usage", *expected]
+    elif [n.lower() for n in names] != [n.lower() for n in expected]:
         raise _fail(path, "line 1", f"the columns are {','.join(names)}")
     images, counts, first_line = [], [], {}
     for line, row in enumerate(rows, start=2):
@@ -119,6 +124,8 @@ def read_votes(path: str | os.PathLike) -> Votes:
             continue
         if len(row) != len(expected):
             raise _fail(path, f"line {line}", f"{len(row)} cells, expected {len(expected)}")
+        if by_row:
+            row = [f"row_{line - 2}", *row[2:]]
         image = row[0].strip().replace("\\", "/")
         if not image:
             raise _fail(path, f"line {line}", "the image name is empty")
@@ -126,7 +133,7 @@ def read_votes(path: str | os.PathLike) -> Votes:
             raise _fail(path, f"line {line}", f"{image} is listed again (first on line {first_line[image]})")
         first_line[image] = line
         values = []
-        for column, cell in zip(VOTE_COLUMNS, row[1:]):
+        for column, cell in zip(VOTE_COLUMNS, row[-len(VOTE_COLUMNS):]):
             cell = cell.strip()
             if not (cell.isascii() and cell.isdigit()) or len(cell) > 6:
                 raise _fail(path, f"line {line}", f"{column} is {cell!r}, expected a whole number of votes >= 0")

@@ -122,3 +122,18 @@ def test_the_shared_votes_keep_fer_plus_published_counts():
                 "contempt": 13}
     assert ds.counts()["test"] == {c: expected[c] for c in ds.classes}
     assert ds.vote_report.dropped["no_votes"] == 18
+
+
+def test_fer_plus_own_file_names_the_rows_of_fer2013_csv(tmp_path, fer_csv):
+    """fer2013new.csv (FER+'s repository): Usage, Image name, the ten counts; row N is fer2013.csv's row N."""
+    ds = load_dataset(fer_csv)
+    n = len(ds)
+    rows = [f"Training,fer{i:07d}.png,0,0,0,0,0,0,0,0,0,0" for i in range(n)]
+    rows[3] = "Training,fer0000003.png,0,0,0,0,0,0,0,7,3,0"  # row 3: contempt
+    rows[5] = "PublicTest,,0,0,0,0,0,0,0,0,0,10"  # FER+ left row 5 unnamed: not a face
+    path = _votes(tmp_path, *rows, header="Usage,Image name," + ",".join(VOTE_COLUMNS))
+    votes = read_votes(path)
+    assert votes.images[:2].tolist() == ["row_0", "row_1"] and votes.counts[3, 7] == 7
+    major = load_dataset(fer_csv, votes=path, label_mode="majority")
+    assert major.vote_report.dropped == {"no_votes": 0, "no_majority": n - 2, "unknown": 0, "not_a_face": 1}
+    assert major.ids.tolist() == ["row_3"] and major.classes == ("contempt",)
