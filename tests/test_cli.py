@@ -79,7 +79,8 @@ def test_train_prints_the_run_folder_last_and_evaluate_prints_json(tmp_path):
     ev = run_cli("evaluate", "--run", str(run_dir), "--split", "val", "--json")
     assert ev.returncode == 0, ev.stderr
     out = json.loads(ev.stdout)
-    assert set(out) == {"accuracy", "macro_f1", "per_class", "confusion_matrix"}
+    assert set(out) == {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n", "labels"}
+    assert out["labels"] == "source labels"
     assert set(out["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
     assert len(out["confusion_matrix"]) == 7
 
