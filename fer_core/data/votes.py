@@ -60,13 +60,16 @@ class VoteReport:
     n_images: int  # images in the source
     n_kept: int
     dropped: dict[str, int] = field(default_factory=dict)  # reason key (DROP_REASONS) -> count
+    n_with_votes: int = 0
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "votes": self.votes, "n_images": self.n_images, "n_kept": self.n_kept,
-                "dropped": dict(self.dropped)}
+                "dropped": dict(self.dropped), "n_with_votes": self.n_with_votes}
 
     def summary(self) -> str:
         """One line, e.g. 'FER+ majority: 28,258 of 32,298 faces kept; left out: 18 no row in the votes file, ...'."""
+        if self.mode == "fer2013":
+            return f"source labels (FER+ votes beside {self.n_with_votes:,} of its {self.n_images:,} faces)"
         left = "; ".join(f"{n:,} {DROP_REASONS[k]}" for k, n in self.dropped.items() if n)
         return (f"{label_description(self.mode)}: {self.n_kept:,} of {self.n_images:,} faces kept"
                 + (f"; left out: {left}" if left else ""))
@@ -209,7 +212,7 @@ def apply_votes(ds: FaceDataset, votes: Votes, mode: str) -> FaceDataset:
     if mode == "fer2013":
         out = ds.subset(np.arange(len(ds)))
         out.votes, out.label_mode = aligned, mode
-        out.vote_report = VoteReport(mode, votes.path, len(ds), len(ds))
+        out.vote_report = VoteReport(mode, votes.path, len(ds), len(ds), n_with_votes=int(has_votes.sum()))
         return out
     winner = np.where(has_votes, majority_vote(np.maximum(aligned, 0)), -1)
     keep = has_votes & (winner >= 0) & (winner < UNKNOWN)
@@ -223,5 +226,5 @@ def apply_votes(ds: FaceDataset, votes: Votes, mode: str) -> FaceDataset:
     out.classes = sort_classes(set(names))
     out.labels = np.array([out.classes.index(c) for c in names], np.int64)
     out.votes, out.label_mode = aligned[keep], mode
-    out.vote_report = VoteReport(mode, votes.path, len(ds), int(keep.sum()), dropped)
+    out.vote_report = VoteReport(mode, votes.path, len(ds), int(keep.sum()), dropped, int(has_votes.sum()))
     return out

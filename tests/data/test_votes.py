@@ -77,6 +77,7 @@ def test_label_modes_on_synthetic_faces(tmp_path):
     same = load_dataset(None, synthetic_size=300, votes=votes, label_mode="fer2013")
     assert len(same) == 300 and same.classes == plain.classes and (same.labels == plain.labels).all()
     assert (same.votes[-10:] == -1).all() and (same.votes[:-10] >= 0).all()
+    assert same.vote_report.summary() == "source labels (FER+ votes beside 290 of its 300 faces)"
     major = load_dataset(None, synthetic_size=300, votes=votes, label_mode="majority")
     report = major.vote_report
     assert major.classes[-1] == "contempt" and len(major.classes) == 8
