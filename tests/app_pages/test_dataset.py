@@ -88,7 +88,7 @@ def test_every_tab_works_on_tiny_datasets(fixture, request):
     for tab in TABS:
         open_tab(at, tab)
         assert not at.exception and not at.error, tab
-        assert len(at.get("plotly_chart")) == 1, tab
+        assert len(at.get("plotly_chart")) == (0 if tab == "Label noise" else 1), tab  # no votes: a hint
 
 
 def test_the_bundled_model_is_an_embedding_source_named_with_its_data(bundled_model):
