@@ -111,6 +111,13 @@ def read_votes(path: str | os.PathLike) -> Votes:
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte at position {exc.start}); a votes file is a CSV.") from None
     rows = csv.reader(io.StringIO(text))
+    try:
+        return _parse_votes(path, rows)
+    except csv.Error as exc:  # a runaway quoted field, say
+        raise _fail(path, f"line {rows.line_num}", f"not a readable CSV ({exc})") from None
+
+
+def _parse_votes(path, rows) -> Votes:
     header = next(rows, None)
     if not header:
         raise _fail(path, "line 1", "the file is empty")
@@ -132,6 +139,8 @@ def read_votes(path: str | os.PathLike) -> Votes:
         image = row[0].strip().replace("\\", "/")
         if not image:
             raise _fail(path, f"line {line}", "the image name is empty")
+        if not image.isprintable():
+            raise _fail(path, f"line {line}", f"the image name {image!r} holds control characters")
         if image in first_line:
             raise _fail(path, f"line {line}", f"{image} is listed again (first on line {first_line[image]})")
         first_line[image] = line

@@ -33,6 +33,8 @@ def test_a_votes_file_is_read_in_column_order(tmp_path):
     (("a.png,0,1,0,0,0,0,0,0,0,0", "b.png,0,1,0,0,0,0,0,0,0,0", "a.png,0,1,0,0,0,0,0,0,0,0"), VOTE_HEADER,
      "line 4: a.png is listed again (first on line 2)"),
     ((",0,1,0,0,0,0,0,0,0,0",), VOTE_HEADER, "line 2: the image name is empty"),
+    (("a\x00b.png,0,1,0,0,0,0,0,0,0,0",), VOTE_HEADER, "line 2: the image name 'a\\x00b.png' holds control"),
+    (('"' + "x" * 200_000 + '",0,1,0,0,0,0,0,0,0,0',), VOTE_HEADER, "line 2: not a readable CSV (field larger"),
     ((), VOTE_HEADER, "header but no rows"),
 ])
 def test_bad_votes_files_get_one_message_naming_the_row(tmp_path, rows, header, message):
