@@ -10,9 +10,9 @@ DATASET_KEY = "active_dataset"  # a DatasetChoice in st.session_state, set on Ho
 
 
 @st.cache_data(show_spinner="Reading the dataset (decoded once, then cached)…", max_entries=4)
-def cached_dataset(path: str, class_set: str):
-    """(FaceDataset, None) or (None, message), cached per source and class set."""
-    return load_choice(DatasetChoice(path, class_set))
+def cached_dataset(path: str, class_set: str, votes: str = "", label_mode: str = "fer2013"):
+    """(FaceDataset, None) or (None, message), cached per source, class set and labels."""
+    return load_choice(DatasetChoice(path, class_set, votes, label_mode))
 
 
 def active_choice() -> DatasetChoice:
@@ -31,7 +31,7 @@ def set_active_choice(choice: DatasetChoice) -> None:
 def active_dataset():
     """(dataset, None) or (None, message) for the active choice."""
     choice = active_choice()
-    return cached_dataset(choice.path.strip() or "synthetic", choice.class_set)
+    return cached_dataset(choice.path.strip() or "synthetic", choice.class_set, choice.votes, choice.label_mode)
 
 
 def dataset_label(ds) -> str:

@@ -1,4 +1,5 @@
-"""Dataset: class balance, sample faces, mean faces, intensities, data quality and a 2-D embedding.
+"""Dataset: class balance, sample faces, mean faces, intensities, data quality, a 2-D embedding and, with
+FER+ votes, the label noise (FER2013 against the FER+ majority).
 
 Only the open tab runs (lazy tabs), and every expensive result is cached per dataset and settings,
 so the page stays interactive on all of FER2013.
@@ -13,12 +14,14 @@ from fer_core.common.emotions import display
 from fer_core.figures import dataset as figs
 from fer_core.runs.store import CHECKPOINT, RunError
 from fer_core.data.sharpness import sharpness_of
-from app_pages.common import active_choice, active_dataset, chart, dataset_label, gallery
+from fer_core.data.agreement import label_agreement
+from fer_core.figures import labels as label_figs
+from app_pages.common import active_choice, active_dataset, cached_dataset, chart, dataset_label, gallery
 
 
 ALL = "all"
 PIXELS = "pixels"
-TABS = ["Balance", "Samples", "Mean faces", "Intensities", "Quality", "Embedding"]
+TABS = ["Balance", "Samples", "Mean faces", "Intensities", "Quality", "Embedding", "Label noise"]
 MAX_SELECTED_FACES = 40
 
 
@@ -53,6 +56,11 @@ def cached_embedding(key, _ds, source, checkpoint_mtime, method, split, n, seed)
     if source == PIXELS:
         return indices, embed_images(images, method=method, seed=seed)
     return indices, embed_run_features(source, images, classes=_ds.classes, method=method, seed=seed)
+
+
+@st.cache_data(show_spinner="Comparing the labels with the votes…", max_entries=4)
+def cached_agreement(key, _ds, split):
+    return label_agreement(_ds, None if split == ALL else split)
 
 
 def reroll_samples():
@@ -91,7 +99,7 @@ st.caption(f"{len(ds):,} faces · classes: {', '.join(display(c) for c in ds.cla
 split_options = [ALL, *ds.split_names()]
 
 tabs = st.tabs(TABS, key="dataset_tab", on_change="rerun")
-balance, samples, means, intensities, quality, embedding = tabs
+balance, samples, means, intensities, quality, embedding, noise = tabs
 
 if balance.open:
     with balance:
@@ -243,3 +251,54 @@ if embedding.open:
             show_faces(ds, picked[:MAX_SELECTED_FACES])
         else:
             st.caption("Click a point, or draw a box or lasso, to see the faces behind the points.")
+
+if noise.open:
+    with noise:
+        if not choice.votes_path:
+            st.info("Give a FER+ votes file on Home (path or upload) to compare this dataset's labels with "
+                    "what ten annotators per face said: FER+ (github.com/microsoft/FERPlus) relabelled every "
+                    "FER2013 face.")
+        else:
+            # the source's own labels with the votes beside them, whatever label mode the other pages use
+            source_ds, source_error = cached_dataset(choice.path.strip() or "synthetic", choice.class_set,
+                                                     choice.votes, "fer2013")
+            if source_error:
+                st.error(source_error)
+                st.stop()
+            split = st.selectbox("Split", [ALL, *source_ds.split_names()], key="dataset_noise_split")
+            agreement = cached_agreement(KEY + ("noise",), source_ds, split)
+            c = st.columns(4)
+            c[0].metric("faces with votes", f"{agreement.n_with_votes:,}",
+                        help=f"{agreement.n_without_votes:,} faces have no row in the votes file")
+            c[1].metric("with a FER+ majority", f"{len(agreement.compared):,}",
+                        help="FER+'s rule: single votes dropped; the top emotion holds more than half the rest")
+            c[2].metric("labels agree", f"{100 * agreement.agreement:.1f}%",
+                        help="share of those faces whose dataset label is the FER+ majority")
+            c[3].metric("labels differ", f"{len(agreement.compared) - int(agreement.agrees.sum()):,}")
+            left, right = st.columns(2)
+            with left:
+                st.markdown("#### Dataset label × FER+ majority")
+                normalised = st.toggle("Shares of each dataset label", value=True, key="dataset_noise_normalised")
+                chart(st, label_figs.agreement_matrix(agreement, normalised), width="stretch",
+                      key="dataset_noise_matrix")
+            with right:
+                st.markdown("#### Agreement per class")
+                chart(st, label_figs.per_class_agreement(agreement), width="stretch", key="dataset_noise_per_class")
+            st.markdown("#### Where they differ")
+            c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+            only = c1.selectbox("Dataset label", [ALL, *agreement.source_classes], key="dataset_noise_class",
+                                format_func=lambda c: c if c == ALL else display(c))
+            limit = c2.slider("Faces", 8, 80, 40, step=8, key="dataset_noise_limit")
+            seed = c3.number_input("Seed", min_value=0, step=1, key="dataset_noise_seed")
+            tiles, captions, tooltips = label_figs.disagreement_tiles(source_ds, agreement,
+                                                                      None if only == ALL else only, limit, int(seed))
+            if tiles:
+                st.caption("Each face: its dataset label → the FER+ majority; hover for the votes.")
+                gallery(tiles, captions, tooltips=tooltips)
+            else:
+                st.success("The two labels agree on every face of this choice.")
+            st.markdown("#### How much the annotators agreed")
+            st.caption("Each face's share of votes for its top class: 100% means all ten annotators gave the same "
+                       "answer; faces under 50% have no majority and FER+ leaves them out.")
+            chart(st, label_figs.annotator_agreement_histogram(agreement), width="stretch",
+                  key="dataset_noise_histogram")

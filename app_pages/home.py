@@ -9,7 +9,8 @@ from fer_core.figures.dataset import class_distribution
 from fer_core.jobs.queue import active_runs
 from fer_core.runs.store import list_runs
 from fer_core.app.system_info import device_info
-from fer_core.app.uploads import UploadError, save_uploaded_dataset
+from fer_core.app.uploads import UploadError, save_uploaded_dataset, save_uploaded_votes
+from fer_core.data.votes import LABEL_MODES
 from app_pages.common import active_choice, cached_dataset, chart, dataset_label, set_active_choice, show_table
 
 PAGES = [
@@ -55,6 +56,8 @@ st.header("Dataset")
 if "home_dataset_path" not in st.session_state:  # a new session starts from the last dataset chosen
     st.session_state.home_dataset_path = active_choice().path
     st.session_state.home_class_set = active_choice().class_set
+    st.session_state.home_votes = active_choice().votes
+    st.session_state.home_label_mode = active_choice().label_mode
 form_col, upload_col = st.columns(2)
 
 # The uploader comes first in the script so a stored upload can fill in the path box below
@@ -71,7 +74,9 @@ with upload_col:
                 stored = save_uploaded_dataset(upload.getvalue(), upload.name)
                 saved = (upload.file_id, str(stored), None)
                 st.session_state.home_dataset_path = str(stored)
-                set_active_choice(DatasetChoice(str(stored), st.session_state.get("home_class_set", "all")))
+                set_active_choice(DatasetChoice(str(stored), st.session_state.get("home_class_set", "all"),
+                                                st.session_state.get("home_votes", ""),
+                                                st.session_state.get("home_label_mode", "fer2013")))
             except UploadError as exc:
                 saved = (upload.file_id, None, str(exc))
         st.session_state.home_upload_saved = saved
@@ -80,6 +85,24 @@ with upload_col:
             st.error(saved[2])
         else:
             st.success(f"{upload.name} is stored as {saved[1]} and is now the active dataset.")
+    votes_upload = st.file_uploader(
+        "…and FER+ votes (CSV)", type=["csv"], key="home_votes_upload",
+        help="FER+ (github.com/microsoft/FERPlus) had 10 annotators relabel every FER2013 face: a CSV with "
+             "image,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF, where image is "
+             "the path inside the dataset zip (e.g. train/angry/Training_10118481.jpg).")
+    saved_votes = st.session_state.get("home_votes_saved")  # (file_id, stored path or None, error or None)
+    if votes_upload is not None and (saved_votes is None or saved_votes[0] != votes_upload.file_id):
+        try:
+            stored_votes = save_uploaded_votes(votes_upload.getvalue(), votes_upload.name)
+            saved_votes = (votes_upload.file_id, str(stored_votes), None)
+            st.session_state.home_votes = str(stored_votes)
+            if st.session_state.get("home_label_mode", "fer2013") == "fer2013":
+                st.session_state.home_label_mode = "majority"
+        except UploadError as exc:
+            saved_votes = (votes_upload.file_id, None, str(exc))
+        st.session_state.home_votes_saved = saved_votes
+    if votes_upload is not None and saved_votes and saved_votes[2]:
+        st.error(saved_votes[2])
 
 with form_col, st.form("home_dataset_form"):
     path = st.text_input("Dataset", key="home_dataset_path",
@@ -87,15 +110,20 @@ with form_col, st.form("home_dataset_form"):
                               "fer2013.csv, or a zip/folder of class subfolders")
     class_set = st.selectbox("Classes", list(CLASS_SETS), format_func=lambda k: f"{k}: {CLASS_SETS[k]}",
                              key="home_class_set")
+    votes = st.text_input("FER+ votes (optional)", key="home_votes",
+                          help="A votes CSV beside the images (FER+'s ferplus.csv): each face's 10 annotators' "
+                               "votes. Leave empty to use the dataset's own labels.")
+    label_mode = st.selectbox("Labels", list(LABEL_MODES), format_func=lambda k: f"{k}: {LABEL_MODES[k]}",
+                              key="home_label_mode", help="Used only with a votes file.")
     st.form_submit_button("Use this dataset")
 
-ds, error = cached_dataset(path.strip() or SYNTHETIC, class_set)
+ds, error = cached_dataset(path.strip() or SYNTHETIC, class_set, votes.strip(), label_mode)
 if error:
     still = active_choice()  # what the other pages keep using: the last dataset that loaded
     st.error(f"{error}\n\nThe active dataset is still **{still.path}** ({still.class_set} classes); the other "
              "pages keep using it.")
     st.stop()
-set_active_choice(DatasetChoice(path.strip() or SYNTHETIC, class_set))
+set_active_choice(DatasetChoice(path.strip() or SYNTHETIC, class_set, votes.strip(), label_mode))
 
 st.subheader(f"Active dataset: {dataset_label(ds)}")
 counts = ds.counts()
@@ -103,6 +131,10 @@ cols = st.columns(len(counts) + 1)
 cols[0].metric("images", f"{len(ds):,}")
 for col, (split, per_class) in zip(cols[1:], counts.items()):
     col.metric(split, f"{sum(per_class.values()):,}")
+if ds.vote_report is not None:
+    st.info(f"Labels: {ds.vote_report.summary()}.")
+elif label_mode != "fer2013":
+    st.caption(f"Labels: the dataset's own ('{label_mode}' needs a FER+ votes file).")
 chart(st, class_distribution(ds), width="stretch")
 show_table(st, pd.DataFrame(counts).rename_axis("class"), width="stretch")
 if ds.report.n_skipped:

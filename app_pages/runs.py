@@ -117,6 +117,8 @@ column_config = {
     "name": st.column_config.TextColumn("name", width="medium"),  # sized for names given later, not today's
     "test_accuracy": st.column_config.ProgressColumn("test accuracy", **PERCENT_POINTS),
     "macro_f1": st.column_config.ProgressColumn("macro-F1", format="%.3f", min_value=0.0, max_value=1.0),
+    "test_labels": st.column_config.TextColumn("scored on", help="the labels the test figures are on: the "
+                                               "dataset's own, or the FER+ majority of ten annotators"),
     **{c: st.column_config.NumberColumn(f"F1 {display(c[len(compare.F1_PREFIX):])}", format="%.2f")
        for c in compare.f1_columns(table)},
     "duration_s": st.column_config.NumberColumn("duration", format="%.0f s"),

@@ -9,6 +9,7 @@ from fer_core.app import job_status
 from fer_core.app import train_form as tf
 from fer_core.common import paths
 from fer_core.common.wording import percent, score
+from fer_core.data.votes import label_description
 from fer_core.data.synthetic import DEFAULT_SIZE as SYNTHETIC_DEFAULT_SIZE
 from fer_core.jobs.cluster import parse_sbatch
 from fer_core.training.config import OPTIMIZERS, RECIPES, SCHEDULERS, TRANSFER_MODES
@@ -102,7 +103,8 @@ if error:
     st.error(f"The active dataset cannot be read: {error} Choose another one on Home.")
     st.stop()
 choice = active_choice()
-st.caption(f"Dataset: {dataset_label(ds)} · classes: {choice.class_set} (change on Home)")
+st.caption(f"Dataset: {dataset_label(ds)} · classes: {choice.class_set} · labels: "
+           f"{label_description(choice.effective_label_mode, choice.votes_path)} (change on Home)")
 _init_state()
 ss = st.session_state
 
@@ -239,8 +241,8 @@ if archs:
     st.caption(estimate.sentence(n_runs) if estimate else
                "No similar run has finished here yet, so there is no estimate of how long this takes.")
 launch_col, data_col = st.columns([1, 5], vertical_alignment="center")
-data_col.markdown(f"Trains on **{dataset_label(ds)}** · classes: {choice.class_set} "
-                  "(change it on Home)")
+data_col.markdown(f"Trains on **{dataset_label(ds)}** · classes: {choice.class_set} · labels: "
+                  f"{label_description(choice.effective_label_mode, choice.votes_path)} (change them on Home)")
 if launch_col.button("🚀 Launch", type="primary", key="train_launch"):
     arch_values = {}  # None: each architecture's own defaults
     if deep and not per_arch:
@@ -248,6 +250,7 @@ if launch_col.button("🚀 Launch", type="primary", key="train_launch"):
         arch_values["torch_threads"] = ss.train_threads or None
     form = tf.TrainForm(
         archs=archs, strategies=strategies, data=choice.path, class_set=choice.class_set,
+        votes=choice.votes_path, label_mode=choice.effective_label_mode,
         synthetic_size=ss.train_synthetic_size if choice.is_synthetic else None,
         n_train=None if choice.is_synthetic else len(ds.split("train")),
         recipe=ss.train_recipe, label_smoothing=ss.train_label_smoothing, early_stopping=ss.train_early_stopping,

@@ -29,6 +29,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-set", choices=list(CLASS_SETS), default="all",
                    # argparse formats help text: a bare % (as in "~1.5%") would crash --help
                    help="; ".join(f"{k}: {v}" for k, v in CLASS_SETS.items()).replace("%", "%%"))
+    _add_vote_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed for carving val/test splits (default 0)")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of train carved out as validation when the source has none (default 0.1)")
@@ -36,10 +37,23 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
+def _add_vote_options(p: argparse.ArgumentParser) -> None:
+    from fer_core.data.votes import LABEL_MODES
+    p.add_argument("--votes", metavar="PATH", help="FER+ votes beside the images (ferplus.csv; rows matched to "
+                                                   "images by their path in the zip or folder)")
+    p.add_argument("--label-mode", choices=list(LABEL_MODES), help="; ".join(f"{k}: {v}" for k, v in LABEL_MODES.items())
+                   + " (default: majority with --votes, else fer2013)")
+
+
+def _label_mode(args: argparse.Namespace) -> str | None:
+    """--label-mode as given, else majority when a votes file is given (None: leave it to the config)."""
+    return args.label_mode or ("majority" if args.votes else None)
+
+
 def _load(args: argparse.Namespace):
     from fer_core.data import load_dataset
-    return load_dataset(args.data, class_set=args.class_set, seed=args.seed,
-                        val_fraction=args.val_fraction, use_cache=not args.no_cache)
+    return load_dataset(args.data, class_set=args.class_set, seed=args.seed, val_fraction=args.val_fraction,
+                        use_cache=not args.no_cache, votes=args.votes, label_mode=_label_mode(args) or "fer2013")
 
 
 def _print_table(rows: list[list[str]]) -> None:
@@ -60,6 +74,8 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
         rows.append([c, *(str(counts[s][c]) for s in counts), str(sum(counts[s][c] for s in counts))])
     rows.append(["total", *(str(sum(counts[s].values())) for s in counts), str(len(ds))])
     _print_table(rows)
+    if ds.vote_report is not None:
+        print(f"\nlabels: {ds.vote_report.summary()}")
     if ds.report.n_skipped:
         print(f"\n{ds.report.n_skipped} file(s) skipped while reading, e.g.:")
         for item, reason in ds.report.skipped[:5]:
@@ -72,8 +88,10 @@ def cmd_data_quality(args: argparse.Namespace) -> int:
     from fer_core.data.quality import SHARPNESS_SHIFT_WARNING
     ds = _load(args)
     report = quality_report(ds)
+    agreement = _label_agreement(args)
     if args.json:
-        print(json.dumps({"source": ds.source, **report.to_dict(ds)}))
+        labels = {"labels": agreement.to_dict()} if agreement is not None else {}
+        print(json.dumps({"source": ds.source, **report.to_dict(ds), **labels}))
         return 0
     print(f"source: {ds.source}  ({ds.kind})")
     print(f"images: {report.n_images}")
@@ -90,7 +108,24 @@ def cmd_data_quality(args: argparse.Namespace) -> int:
               "blurrier split sees different images at test time")
     for g in [g for g in report.groups if g.cross_split][:10]:
         print("  leak: " + ", ".join(f"{i} [{s}, {lab}]" for i, s, lab in zip(g.ids, g.splits, g.labels)))
+    if agreement is not None:
+        print(f"labels against the FER+ majority: {len(agreement.compared):,} faces with a majority "
+              f"({agreement.n_without_votes:,} without votes); they agree on {100 * agreement.agreement:.1f}%")
+        print("  per class: " + ", ".join(f"{c} {100 * v:.0f}%" for c, v in agreement.per_class().items()))
+        print(f"  annotators' agreement (share of votes for the top class), median: "
+              f"{100 * agreement.to_dict()['annotator_agreement']['median']:.0f}%")
     return 0
+
+
+def _label_agreement(args: argparse.Namespace):
+    """The dataset's own labels against its FER+ votes (data/agreement.py), or None without --votes."""
+    if not args.votes:
+        return None
+    from fer_core.data import load_dataset
+    from fer_core.data.agreement import label_agreement
+    source = load_dataset(args.data, class_set=args.class_set, seed=args.seed, val_fraction=args.val_fraction,
+                          use_cache=not args.no_cache, votes=args.votes, label_mode="fer2013")
+    return label_agreement(source)
 
 
 # ---------------------------------------------------------------- training commands
@@ -137,6 +172,7 @@ def _add_train_options(p: argparse.ArgumentParser, multi: bool = False) -> None:
     p.add_argument("--unfreeze-epoch", type=int, help="finetune: epoch from which the backbone trains")
     p.add_argument("--backbone-lr-scale", type=float, help="finetune: backbone learning rate = lr x this")
     p.add_argument("--class-set", choices=list(CLASS_SETS))
+    _add_vote_options(p)
     p.add_argument("--val-fraction", type=float)
     p.add_argument("--keep-leaked", action="store_true", help="keep train images that duplicate val/test images")
     p.add_argument("--synthetic-size", type=int, help="number of synthetic faces when no --data is given")
@@ -208,6 +244,7 @@ def _config_from_args(args: argparse.Namespace, arch: str | None, imbalance: str
         "time_limit_minutes": args.time_limit,
         "mixup_alpha": args.mixup, "cutmix_alpha": args.cutmix, "mix_prob": args.mix_prob,
         "mix_stop_epoch": args.mix_stop_epoch, "backend": _backend_from_args(args),
+        "votes": args.votes, "label_mode": _label_mode(args),
     }
     if args.keep_leaked:
         options["drop_leaked"] = False
@@ -284,7 +321,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _resume(args)
     config = _config_from_args(args, args.arch, args.imbalance)
     _check_names(config)
-    _check_data(config.data)
+    _check_data(config.data, config.votes)
     if args.at_once is not None:
         raise ValueError("--at-once applies to sweep (train sends one run)")
     if config.backend:
@@ -352,20 +389,25 @@ def _execute_and_report(run_dir) -> str:
     record = runs.load_run(run_dir)
     if status == "completed" and record.evaluation:
         ev = record.evaluation
-        print(f"test accuracy {ev['accuracy']:.4f}  macro-F1 {ev['macro_f1']:.4f}  (best epoch "
-              f"{ev.get('best_epoch', '-')}, selected on {ev.get('selected_on', 'val')})", file=sys.stderr)
+        print(f"test accuracy {ev['accuracy']:.4f}  macro-F1 {ev['macro_f1']:.4f}  on {ev.get('labels', 'source labels')} "
+              f"(best epoch {ev.get('best_epoch', '-')}, selected on {ev.get('selected_on', 'val')})", file=sys.stderr)
+        if ev.get("vote_report"):
+            print(f"labels: {ev['vote_report']}", file=sys.stderr)
     elif status != "completed":
         print(f"run {status}: {record.status.get('error')}", file=sys.stderr)
     print(run_dir)
     return status
 
 
-def _check_data(data) -> None:
-    """Refuse a dataset path that cannot be read before a run folder is made for it."""
+def _check_data(data, votes=None) -> None:
+    """Refuse a dataset path or votes file that cannot be read before a run folder is made for it."""
     from fer_core.common.synthetic import is_synthetic_source
     from fer_core.data.loader import check_source
+    from fer_core.data.votes import read_votes
     if not is_synthetic_source(data):
         check_source(data)
+    if votes:
+        read_votes(votes)
 
 
 def _leave_torchrun() -> None:
@@ -388,12 +430,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--detector applies to --photos only (dataset faces are already cropped)")
     from fer_core.inference.evaluation import evaluate_run
     report = evaluate_run(args.run, args.data, split=args.split, tta=args.tta, class_set=args.class_set,
-                          device=args.device, engine=args.engine)
+                          device=args.device, engine=args.engine, votes=args.votes, label_mode=args.label_mode)
     if args.json:
-        print(json.dumps({k: report[k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")}))
+        keys = ("accuracy", "macro_f1", "per_class", "confusion_matrix", "n", "labels", "scored_classes")
+        print(json.dumps({k: report[k] for k in keys if k in report}))
         return 0
-    print(f"{report['data']} [{report['split']}, {report['n']} images, tta {report['tta']}, engine {report['engine']}]")
+    print(f"{report['data']} [{report['split']}, {report['n']} images, {report['labels']}, tta {report['tta']}, "
+          f"engine {report['engine']}]")
     print(f"accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}")
+    if report.get("unscored_outputs"):
+        print(f"(the model's {', '.join(report['unscored_outputs'])} answers count as errors; macro-F1 averages "
+              f"the {len(report['scored_classes'])} classes these labels have)")
     _print_per_class(report["per_class"], "support")
     return 0
 
@@ -719,6 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="dataset (default: the one the run was trained on)")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--class-set", choices=list(CLASS_SETS), help="default: the run's own")
+    _add_vote_options(evaluate)
     evaluate.add_argument("--tta", default="none", choices=TTA_MODES)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--engine", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8"),

@@ -249,3 +249,43 @@ def pytest_collection_modifyitems(config, items):
                 or file.parent.name in SLOW_FOLDERS or file.name in SLOW_FILES
                 or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.slow)
+
+
+VOTE_HEADER = "image,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+
+
+def vote_row(label: str, i: int) -> list[int]:
+    """Ten votes for a face labelled `label` (a canonical name), varied by `i` the way FER+ varies:
+    most faces agree (8 of 10), some flip to another class (i % 10 == 6), split with no majority (7),
+    'unknown' (8), or contempt (9)."""
+    from fer_core.data.votes import VOTE_CLASSES
+    own = VOTE_CLASSES.index(label)
+    other = (own + 1) % 7
+    votes = [0] * 10
+    kind = i % 10
+    if kind == 6:
+        votes[other], votes[own] = 6, 4
+    elif kind == 7:
+        votes[own], votes[other], votes[(own + 2) % 7] = 4, 3, 3
+    elif kind == 8:
+        votes[8], votes[own] = 7, 3
+    elif kind == 9:
+        votes[7], votes[own] = 6, 4
+    else:
+        votes[own], votes[other], votes[9] = 8, 1, 1
+    return votes
+
+
+def write_votes(path: Path, ids, label_names, skip: int = 0) -> Path:
+    """A FER+-style votes file for these images (the last `skip` left without a row)."""
+    lines = [VOTE_HEADER] + [",".join([str(i), *map(str, vote_row(lab, n))])
+                             for n, (i, lab) in enumerate(zip(list(ids)[:len(ids) - skip], label_names))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def synthetic_votes(path: Path, size: int, seed: int = 0, skip: int = 0) -> Path:
+    """A votes file for `load_dataset(None, synthetic_size=size, seed=seed)`'s faces."""
+    from fer_core.data.synthetic import generate_synthetic
+    ds = generate_synthetic(size, seed=seed)
+    return write_votes(path, ds.ids, [ds.classes[k] for k in ds.labels], skip=skip)

@@ -79,13 +79,53 @@ def test_train_prints_the_run_folder_last_and_evaluate_prints_json(tmp_path):
     ev = run_cli("evaluate", "--run", str(run_dir), "--split", "val", "--json")
     assert ev.returncode == 0, ev.stderr
     out = json.loads(ev.stdout)
-    assert set(out) == {"accuracy", "macro_f1", "per_class", "confusion_matrix"}
+    assert set(out) == {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n", "labels"}
+    assert out["labels"] == "source labels"
     assert set(out["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
     assert len(out["confusion_matrix"]) == 7
 
     listing = run_cli("runs", "--out", str(tmp_path), "--json")
     rows = json.loads(listing.stdout)
     assert [r["run_id"] for r in rows] == [run_dir.name] and rows[0]["status"] == "completed"
+
+
+def test_votes_relabel_the_data_and_train_reports_the_labels_it_scored_on(tmp_path):
+    from tests.conftest import synthetic_votes
+    summary = run_cli("data", "summary", "--votes", str(synthetic_votes(tmp_path / "all.csv", 4000)))
+    assert summary.returncode == 0, summary.stderr
+    assert "contempt" in summary.stdout and "labels: FER+ majority: 3,200 of 4,000 faces kept" in summary.stdout
+    votes = str(synthetic_votes(tmp_path / "votes.csv", 600))
+    result = run_cli("train", *TINY_TRAIN, "--votes", votes, "--label-mode", "distribution", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "on FER+ majority" in result.stderr and "480 of 600 faces kept" in result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["label_mode"] == "distribution" and config["votes"] == str(Path(votes).resolve())
+    ev = run_cli("evaluate", "--run", str(run_dir), "--label-mode", "fer2013", "--json")
+    out = json.loads(ev.stdout)
+    assert out["labels"] == "source labels" and out["n"] == 90 and len(out["scored_classes"]) == 7
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--label-mode", "majority"], "label mode 'majority' needs a FER+ votes file"),
+    (["--votes", "/no/such/votes.csv"], "no such votes file"),
+    (["--votes", "pyproject.toml"], "line 1: the columns are"),
+])
+def test_train_refuses_a_bad_votes_choice_before_any_work(tmp_path, args, message):
+    result = run_cli("train", *TINY_TRAIN, *args, "--out", str(tmp_path))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_data_quality_reports_the_label_agreement_with_votes(tmp_path):
+    from tests.conftest import synthetic_votes
+    votes = str(synthetic_votes(tmp_path / "votes.csv", 4000))
+    out = json.loads(run_cli("data", "quality", "--votes", votes, "--json").stdout)
+    assert out["labels"]["n_compared"] == 3200 and out["labels"]["agreement"] == 0.75
+    assert out["labels"]["matrix"]["columns"][-1] == "contempt"
+    text = run_cli("data", "quality", "--votes", votes)
+    assert "they agree on 75.0%" in text.stdout and "median: 80%" in text.stdout
+    assert "labels" not in json.loads(run_cli("data", "quality", "--json").stdout)
 
 
 def test_train_lists_registries():

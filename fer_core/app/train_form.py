@@ -267,6 +267,8 @@ class TrainForm:
     strategies: list[str] = field(default_factory=lambda: ["none"])
     data: str | None = None  # a dataset path; None or "synthetic" for the built-in faces
     class_set: str = "all"
+    votes: str | None = None  # a FER+ votes file beside the images
+    label_mode: str = "fer2013"  # data/votes.py LABEL_MODES
     synthetic_size: int | None = None  # synthetic faces only; None = the generator's default
     n_train: int | None = None  # training images of the chosen data, if known: checks the batch size
     recipe: str | None = None
@@ -381,7 +383,8 @@ def _config_for(form: TrainForm, arch: str, strategy: str, gpu: bool) -> TrainCo
     """One run's validated config: the starting values (arch defaults, or the recipe) < the form's own."""
     options: dict[str, Any] = dict(starting_values(arch, gpu, form.recipe))
     options.update({k: getattr(form, k) for k in ARCH_FIELDS + SHARED_FIELDS if getattr(form, k) is not None})
-    options.update(arch=arch, imbalance=strategy, class_set=form.class_set,
+    options.update(arch=arch, imbalance=strategy, class_set=form.class_set, votes=form.votes or None,
+                   label_mode=form.label_mode if form.votes else "fer2013",
                    imbalance_options=strategy_options(strategy, form.strategy_options.get(strategy, {})),
                    data=None if form.is_synthetic else form.data.strip(), backend=form.backend,
                    synthetic_size=form.synthetic_size if form.is_synthetic else None)

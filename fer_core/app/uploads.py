@@ -209,6 +209,31 @@ def save_uploaded_dataset(data: bytes, filename: str, dest_dir: str | Path | Non
     return target
 
 
+def save_uploaded_votes(data: bytes, filename: str, dest_dir: str | Path | None = None) -> Path:
+    """Check an uploaded FER+ votes CSV (data/votes.py's checks) and store it under its content hash
+    beside the uploaded datasets; returns the stored path for `load_dataset(votes=...)`."""
+    from fer_core.data.votes import MAX_VOTES_BYTES, read_votes
+
+    if len(data) > MAX_VOTES_BYTES:
+        raise UploadError(f"{filename} is {_size(len(data))}, over the {_size(MAX_VOTES_BYTES)} limit for a "
+                          "votes file (FER+'s is 1.8 MB).")
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    folder = Path(dest_dir) if dest_dir is not None else uploads_dir()
+    name = safe_filename(filename)
+    target = folder / f"{digest}-{name if name.lower().endswith('.csv') else name + '.csv'}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            atomic_write_bytes(target, data)
+        read_votes(target)
+    except DataError as exc:
+        target.unlink(missing_ok=True)
+        raise UploadError(str(exc).replace(str(target), filename)) from None
+    except OSError as exc:
+        raise UploadError(f"Could not store {filename} in {folder}: {exc.strerror or exc}.") from None
+    return target
+
+
 # ---------------------------------------------------------------- single images
 
 def check_image_upload(data: bytes, filename: str, max_bytes: int = MAX_IMAGE_BYTES) -> None:

@@ -35,11 +35,12 @@ _ALIASES = {
     "contempt": "contempt", "contemptuous": "contempt",
 }
 
-# Class-set variants: how the seven FER2013 classes may be reduced before training.
+# Class-set variants: how the classes may be reduced before training.
 CLASS_SETS: dict[str, str] = {
     "all": "every class the source has",
     "no_disgust": "drop the disgust images (disgust is ~1.5% of FER2013)",
     "merge_disgust": "relabel disgust as angry",
+    "no_contempt": "drop the contempt images (FER+ labels: the 7 FER2013 classes)",
 }
 
 

@@ -45,6 +45,9 @@ class FaceDataset:
     `masks` (N,48,48) bool is only set for the synthetic source: where each face's
     expression features were drawn, so explanations can be checked against it.
     `groups` (N,) int64, when set, gives pixel-identical images the same id (see quality.py).
+    `votes` (N,10) int32, when a votes file was given (votes.py): each face's FER+ vote counts, -1 rows
+    for faces the file has no row for; `label_mode` says what `labels` are (votes.LABEL_MODES) and
+    `vote_report` how many faces the votes kept.
     """
 
     images: np.ndarray
@@ -57,6 +60,9 @@ class FaceDataset:
     report: LoadReport = field(default_factory=LoadReport)
     masks: np.ndarray | None = None
     groups: np.ndarray | None = None
+    votes: np.ndarray | None = None
+    label_mode: str = "fer2013"
+    vote_report: object | None = None  # votes.VoteReport
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -92,6 +98,8 @@ class FaceDataset:
             classes=self.classes, source=self.source, kind=self.kind, report=self.report,
             masks=None if self.masks is None else self.masks[sel],
             groups=None if self.groups is None else self.groups[sel],
+            votes=None if self.votes is None else self.votes[sel],
+            label_mode=self.label_mode, vote_report=self.vote_report,
         )
 
     def split(self, split: str) -> "FaceDataset":

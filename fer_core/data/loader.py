@@ -11,6 +11,7 @@ from fer_core.data.files import fingerprint
 from fer_core.data.quality import duplicate_group_ids
 from fer_core.data.sources import detect_kind, read_csv, read_image_tree
 from fer_core.data.splits import apply_class_set, carve_splits
+from fer_core.data.votes import apply_votes, read_votes
 from fer_core.common.synthetic import is_synthetic_source
 
 _READERS = {"csv": read_csv, "folder": read_image_tree}
@@ -52,23 +53,32 @@ def read_source(path: str | os.PathLike, *, use_cache: bool = True,
 
 def load_dataset(path: str | os.PathLike | None = None, *, class_set: str = "all", val_fraction: float = 0.1,
                  test_fraction: float = 0.1, seed: int = 0, use_cache: bool = True,
-                 cache_dir: str | os.PathLike | None = None, synthetic_size: int | None = None) -> FaceDataset:
+                 cache_dir: str | os.PathLike | None = None, synthetic_size: int | None = None,
+                 votes: str | os.PathLike | None = None, label_mode: str = "fer2013") -> FaceDataset:
     """Load a dataset ready for training: train, val and test splits, chosen class set.
 
     `path` None (or "synthetic") gives the built-in synthetic faces. Otherwise a FER2013 Kaggle zip or
     folder, a fer2013.csv, or any zip/folder of class subfolders. Splits the source lacks are carved
     from train (stratified, seeded, duplicates kept together); val_fraction and test_fraction are
     fractions of the source's train split.
+
+    `votes`: a FER+ votes file beside the images (data/votes.py); `label_mode` 'majority' or
+    'distribution' relabels by FER+'s majority and leaves out faces without one (before splits are carved).
     """
-    if is_synthetic_source(path):
+    if label_mode != "fer2013" and not votes:
+        raise DataError(f"label mode {label_mode!r} needs a FER+ votes file (--votes PATH, e.g. ferplus.csv)")
+    synthetic = is_synthetic_source(path)
+    if synthetic:
         from fer_core.data.synthetic import DEFAULT_SIZE, generate_synthetic
         ds = generate_synthetic(synthetic_size or DEFAULT_SIZE, seed=seed)
         ds.groups = duplicate_group_ids(ds.images)
     else:
         path = Path(str(path).strip()).expanduser()
         ds = read_source(path, use_cache=use_cache, cache_dir=cache_dir)
-        if len(ds.split_names()) < 3:
-            ds = carve_splits(ds, ds.groups, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    if votes:
+        ds = apply_votes(ds, read_votes(Path(str(votes).strip()).expanduser()), label_mode)
+    if not synthetic and len(ds.split_names()) < 3:
+        ds = carve_splits(ds, ds.groups, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     try:
         return apply_class_set(ds, class_set)
     except ValueError as exc:

@@ -52,21 +52,23 @@ def carve_splits(ds: FaceDataset, groups: np.ndarray, *, val_fraction: float = 0
 
 
 def apply_class_set(ds: FaceDataset, class_set: str) -> FaceDataset:
-    """Reduce the classes: 'all' keeps them, 'no_disgust' drops disgust, 'merge_disgust' relabels it angry."""
+    """Reduce the classes: 'all' keeps them, 'no_disgust' / 'no_contempt' drop that class's images,
+    'merge_disgust' relabels disgust as angry."""
     if class_set not in CLASS_SETS:
         raise ValueError(f"unknown class set {class_set!r}; valid: {', '.join(CLASS_SETS)}")
-    if class_set == "all" or "disgust" not in ds.classes:
+    gone = {"no_disgust": "disgust", "merge_disgust": "disgust", "no_contempt": "contempt"}.get(class_set)
+    if gone is None or gone not in ds.classes:
         return ds
-    disgust = ds.classes.index("disgust")
-    new_classes = tuple(c for c in ds.classes if c != "disgust")
-    if class_set == "no_disgust":
-        out = ds.subset(ds.labels != disgust)
-        old_labels = out.labels
-    else:
+    dropped = ds.classes.index(gone)
+    new_classes = tuple(c for c in ds.classes if c != gone)
+    if class_set == "merge_disgust":
         if "angry" not in ds.classes:
             raise ValueError("merge_disgust needs an 'angry' class to merge into; this dataset has none")
         out = ds.subset(np.arange(len(ds)))
-        old_labels = np.where(ds.labels == disgust, ds.classes.index("angry"), ds.labels)
+        old_labels = np.where(ds.labels == dropped, ds.classes.index("angry"), ds.labels)
+    else:
+        out = ds.subset(ds.labels != dropped)
+        old_labels = out.labels
     remap = np.array([new_classes.index(c) if c in new_classes else -1 for c in ds.classes])
     out.labels = remap[old_labels].astype(np.int64)
     out.classes = new_classes

@@ -138,7 +138,8 @@ def parity_faces(record: runs.RunRecord, n: int = PARITY_FACES) -> tuple[np.ndar
     config = TrainConfig.from_dict(record.config)
     try:
         ds = load_dataset(config.data, class_set=config.class_set, val_fraction=config.val_fraction,
-                          seed=config.seed, synthetic_size=config.synthetic_size)
+                          seed=config.seed, synthetic_size=config.synthetic_size, votes=config.votes,
+                          label_mode=config.label_mode)
         source = ds.source
     except (DataError, OSError):  # the run's data is not on this machine
         ds = load_dataset(None)

@@ -5,8 +5,10 @@ so the Runs page only renders it and the tests check it without Streamlit.
 
 Column names of the runs table (also the CSV export):
 
-    run_id, architecture, strategy, status, test_accuracy, macro_f1, f1_<class>..., epochs,
+    run_id, architecture, strategy, status, test_accuracy, macro_f1, test_labels, f1_<class>..., epochs,
     duration_s, data, note
+
+`test_labels` says which labels the test figures are on: the source's own, or the FER+ majority.
 
 `note` says in plain words why a run has no scores (still running, failed with what error, ...).
 """
@@ -45,8 +47,15 @@ class SourceUnavailable(Exception):
 
 # ---------------------------------------------------------------- labels
 
+def test_labels(config: dict) -> str:
+    """Which labels a run's val and test figures are on: 'source labels' or 'FER+ majority'."""
+    from fer_core.data.votes import scored_description
+    return scored_description(config.get("label_mode") or "fer2013", config.get("votes"))
+
+
 def data_label(config: dict) -> str:
-    """How a run's data is named in tables: synthetic data is always labelled as such."""
+    """How a run's data is named in tables: synthetic data is always labelled as such; runs scored on FER+
+    labels say so (their test set is another one: never set against runs scored on the source's labels)."""
     data = config.get("data")
     if is_synthetic_source(data):
         from fer_core.data.synthetic import DEFAULT_SIZE
@@ -54,16 +63,20 @@ def data_label(config: dict) -> str:
     else:
         label = str(data)
     class_set = config.get("class_set") or "all"
-    return label if class_set == "all" else f"{label} [{class_set}]"
+    label = label if class_set == "all" else f"{label} [{class_set}]"
+    scored = test_labels(config)
+    return label if scored == "source labels" else f"{label} · {scored}"
 
 
 def strategy_label(config: dict) -> str:
     """The imbalance strategy with its non-default options, e.g. 'focal (gamma=1.0)'."""
     name = config.get("imbalance") or "none"
     options = {k: v for k, v in (config.get("imbalance_options") or {}).items() if v is not None}
-    if not options:
-        return name
-    return f"{name} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+    if options:
+        name = f"{name} ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+    if config.get("votes") and config.get("label_mode") == "distribution":
+        name += " · vote distribution"  # trained on soft targets: another way to learn, same test labels
+    return name
 
 
 def config_differences(records: Sequence[RunRecord]) -> pd.DataFrame:
@@ -146,6 +159,7 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
             "status": r.state,
             "test_accuracy": ev.get("accuracy", math.nan),
             "macro_f1": ev.get("macro_f1", math.nan),
+            "test_labels": test_labels(r.config),
             **{F1_PREFIX + c: per_class.get(c, {}).get("f1", math.nan) for c in classes},
             "epochs": len(r.metrics),
             "duration_s": summary["duration_s"] if summary["duration_s"] is not None else math.nan,
@@ -153,7 +167,7 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
             "note": note[1] if note else "",
         })
     columns = ["run_id", "name", "tags", "architecture", "strategy", "status", "test_accuracy", "macro_f1",
-               *(F1_PREFIX + c for c in classes), "epochs", "duration_s", "data", "note"]
+               "test_labels", *(F1_PREFIX + c for c in classes), "epochs", "duration_s", "data", "note"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -384,7 +398,7 @@ class RunImages:
         return self.images[np.asarray(found, dtype=np.int64)], missing
 
 
-DATA_KEYS = ("data", "class_set", "val_fraction", "seed", "synthetic_size")
+DATA_KEYS = ("data", "class_set", "val_fraction", "seed", "synthetic_size", "votes", "label_mode")
 
 
 def data_config(config: dict) -> dict:
@@ -405,7 +419,8 @@ def load_run_images(config: dict, split: str = "test") -> RunImages:
     try:
         ds = load_dataset(config.get("data"), class_set=config.get("class_set") or "all",
                           val_fraction=config.get("val_fraction") or 0.1, seed=config.get("seed") or 0,
-                          synthetic_size=config.get("synthetic_size"))
+                          synthetic_size=config.get("synthetic_size"), votes=config.get("votes"),
+                          label_mode=config.get("label_mode") or "fer2013")
     except (DataError, OSError, ValueError) as exc:
         raise SourceUnavailable(f"the run's data ({data_label(config)}) cannot be loaded: {exc}") from None
     part = ds.split(split)

@@ -62,6 +62,7 @@ STATUS_FIELDS: dict[str, Check] = {
 }
 CONFIG_FIELDS: dict[str, Check] = {
     "arch": TEXT, "imbalance": TEXT, "data": TEXT, "recipe": TEXT, "class_set": TEXT, "device": TEXT,
+    "votes": TEXT, "label_mode": TEXT,
     "epochs": COUNT, "input_size": COUNT, "synthetic_size": COUNT, "batch_size": COUNT,
     "imbalance_options": (_mapping, "a JSON object"), "backend": (_mapping, "a JSON object"),
 }

@@ -518,6 +518,8 @@ def create_run(config, root: str | os.PathLike | None = None, **status_fields: A
     changes = {}
     if not is_synthetic_source(config.data) and Path(config.data).exists():
         changes["data"] = str(Path(config.data).resolve())
+    if config.votes and Path(config.votes).exists():
+        changes["votes"] = str(Path(config.votes).resolve())
     if isinstance(config.pretrained, str) and Path(config.pretrained).exists():
         changes["pretrained"] = str(Path(config.pretrained).resolve())
     config = dataclasses.replace(config, **changes) if changes else config

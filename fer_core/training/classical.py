@@ -25,6 +25,7 @@ from fer_core.runs.card import ModelCard
 from fer_core.runs.checkpoint import save_classical
 from fer_core.training.config import TrainConfig
 from fer_core.training.prepare import prepare_data
+from fer_core.data.votes import label_description, scored_description
 
 SUPPORTED_IMBALANCE = ("none", "class_weights", "undersample", "oversample")
 
@@ -81,6 +82,9 @@ def run_classical(config: TrainConfig, run_dir: Path) -> dict:
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     baseline = CLASSICAL.get(config.arch)
+    if config.label_mode == "distribution":
+        raise ValueError(f"{config.arch} learns one label per face, not a vote distribution; use label mode "
+                         "majority for a classical baseline")
     options = resolve_options(config.classical_options)
     balanced, resampler = _imbalance_plan(config)
     threads = config.torch_threads
@@ -139,9 +143,11 @@ def _fit_and_record(config: TrainConfig, run_dir: Path, baseline: Baseline, opti
         "features": feature_settings(baseline, options), "classifier": CLASSIFIERS[baseline.classifier][0],
         "options": options, "imbalance": config.imbalance, "seed": config.seed,
         "n_train": int(len(train)), "n_fit": int(len(fit_idx)), "n_dropped_leaked": n_dropped,
+        "labels": label_description(config.label_mode, config.votes),
         "fit_seconds": round(fit_seconds, 3), "sklearn_version": sklearn_version})
     save_classical(run_dir, pipeline, card)
 
     test_probs = class_probabilities(pipeline, test.images, num_classes)
     return runs.write_evaluation(run_dir, test.ids, test.labels, test_probs, ds.classes,
-                                 extra={"kind": "classical", "arch": baseline.name})
+                                 extra={"kind": "classical", "arch": baseline.name,
+                                        "labels": scored_description(config.label_mode, config.votes)})

@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from fer_core.data.votes import LABEL_MODES
 from fer_core.transforms.config import TTA_MODES
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -20,6 +21,8 @@ class TrainConfig:
     # data
     data: str | None = None                 # path, or None for the built-in synthetic faces
     class_set: str = "all"
+    votes: str | None = None                # a FER+ votes file beside the images (data/votes.py)
+    label_mode: str = "fer2013"             # fer2013 | majority | distribution (data/votes.LABEL_MODES)
     val_fraction: float = 0.1
     drop_leaked: bool = True                # drop train images pixel-identical to val/test images
     synthetic_size: int | None = None
@@ -113,6 +116,10 @@ class TrainConfig:
             (self.mix_stop_epoch is None or self.mix_stop_epoch >= 1,
              f"mix_stop_epoch must be at least 1 (or None for never), got {self.mix_stop_epoch}"),
             (0 < self.val_fraction < 0.5, f"val_fraction must be between 0 and 0.5, got {self.val_fraction}"),
+            (self.label_mode in LABEL_MODES,
+             f"unknown label mode {self.label_mode!r}; valid: {', '.join(LABEL_MODES)}"),
+            (self.label_mode == "fer2013" or bool(self.votes),
+             f"label mode {self.label_mode!r} needs a FER+ votes file (votes=PATH, --votes PATH)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -180,5 +187,11 @@ register_recipe(
     "weight EMA, strong augmentation on the GPU, bf16, flip TTA, 194 epochs; about 3 minutes on one H200 "
     "(71.1% PublicTest measured), 10-minute guard",
     **FER2013_GPU,
+)
+register_recipe(
+    "ferplus-cpu",
+    "fer2013-cpu's options on FER+ labels (give --votes ferplus.csv): majority by default; --label-mode "
+    "distribution trains on the vote shares, fer2013 on the original labels for comparison",
+    **FER2013_CPU, label_mode="majority",
 )
 register_recipe("cpu-quick", "the earlier name of fer2013-cpu (same options)", **FER2013_CPU)

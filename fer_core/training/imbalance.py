@@ -166,7 +166,8 @@ class FocalLoss(nn.Module):
             if self.alpha.numel() != n_classes:
                 raise ValueError(f"alpha has {self.alpha.numel()} weights for {n_classes} classes")
             term = term * self.alpha
-        loss = -term.gather(1, targets[:, None]).squeeze(1)
+        soft = targets.ndim == 2  # (N, C) class probabilities (FER+ vote distributions)
+        loss = -(term * targets).sum(dim=1) if soft else -term.gather(1, targets[:, None]).squeeze(1)
         if self.label_smoothing > 0:
             eps = self.label_smoothing
             loss = (1.0 - eps) * loss - (eps / n_classes) * term.sum(dim=1)
@@ -175,7 +176,7 @@ class FocalLoss(nn.Module):
         if self.reduction == "sum":
             return loss.sum()
         if self.alpha is not None:
-            return loss.sum() / self.alpha[targets].sum()
+            return loss.sum() / ((targets * self.alpha).sum() if soft else self.alpha[targets].sum())
         return loss.mean()
 
 

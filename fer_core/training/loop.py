@@ -30,6 +30,7 @@ from torch.profiler import record_function
 from fer_core import runs
 from fer_core.common.metrics import classification_report, macro_f1
 from fer_core.data import FaceDataset
+from fer_core.data.votes import label_description, scored_description, vote_distribution
 from fer_core.models import build_model, get_arch
 from fer_core.models.runtime import autocast_for, predict_probabilities, resolve_device, unwrap
 from fer_core.runs.card import ModelCard
@@ -69,7 +70,7 @@ class EpochContext:
     """What train_one_epoch needs besides the model (kept together to keep signatures short)."""
 
     images: torch.Tensor
-    labels: torch.Tensor
+    labels: torch.Tensor  # (N,) class indices, or (N, C) soft targets (label mode 'distribution')
     augmenter: BatchAugmenter
     criterion: nn.Module
     optimizer: torch.optim.Optimizer
@@ -225,7 +226,8 @@ def set_up(config: TrainConfig, run_dir: Path) -> Training:
     classes = data.dataset.classes
     aug = _augment_for(config)
     card = ModelCard(arch=config.arch, class_names=list(classes), preprocess=aug.to_dict(),
-                     drop_rate=config.drop_rate, trained_on=data.dataset.source, extra={"recipe": config.recipe})
+                     drop_rate=config.drop_rate, trained_on=data.dataset.source,
+                     extra={"recipe": config.recipe, "labels": label_description(config.label_mode, config.votes)})
 
     if dist.is_main:
         runs.write_status(run_dir, "running", phase="building model")
@@ -238,6 +240,9 @@ def set_up(config: TrainConfig, run_dir: Path) -> Training:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     train_images, train_labels = to_device_tensors(data.train, device)
+    if config.label_mode == "distribution":  # soft targets: each face's FER+ vote shares over the classes
+        soft = vote_distribution(data.train.votes, classes, data.train.labels)
+        train_labels = torch.from_numpy(soft).to(device)
     val_images, val_labels = to_device_tensors(data.val, device)
     counts = class_counts(data.train.labels, len(classes))
     strategy = get_strategy(config.imbalance, **config.imbalance_options)
@@ -341,7 +346,10 @@ def final_evaluation(run: Training) -> dict:
     probs = predict_probabilities(best_model, test_images, run.aug, tta=config.tta).cpu().numpy()
     extra = {"tta": config.tta, "best_epoch": run.best_epoch, "selected_on": run.select,
              "best_val_score": run.best_score, "dropped_leaked_train_images": data.dropped_leaked,
-             "device": str(run.device), "train_seconds": run.elapsed()}
+             "device": str(run.device), "train_seconds": run.elapsed(),
+             "labels": scored_description(config.label_mode, config.votes)}
+    if data.dataset.vote_report is not None:
+        extra["vote_report"] = data.dataset.vote_report.summary()
     if config.tta != "none":
         plain = predict_probabilities(best_model, test_images, run.aug).cpu().numpy()
         report = classification_report(data.test.labels, plain.argmax(1), classes)

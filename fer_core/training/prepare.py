@@ -21,7 +21,8 @@ class PreparedData:
 def prepare_data(config: TrainConfig) -> PreparedData:
     """Load, optionally drop leaked train images, split; refuse data the run cannot learn from."""
     ds = load_dataset(config.data, class_set=config.class_set, val_fraction=config.val_fraction,
-                      seed=config.seed, synthetic_size=config.synthetic_size)
+                      seed=config.seed, synthetic_size=config.synthetic_size, votes=config.votes,
+                      label_mode=config.label_mode)
     dropped = 0
     if config.drop_leaked:
         ds, dropped = drop_cross_split_duplicates(ds)

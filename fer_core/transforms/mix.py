@@ -38,11 +38,13 @@ class MixedBatch:
         return self.lam * criterion(logits, self.y_a) + (1.0 - self.lam) * criterion(logits, self.y_b)
 
     def correct(self, logits: torch.Tensor) -> torch.Tensor:
-        """Predictions right, weighted by the share of each label (a plain count when unmixed)."""
+        """Predictions right, weighted by the share of each label (a plain count when unmixed); soft
+        targets (N, C) count their top class."""
         predicted = logits.argmax(1)
+        y_a, y_b = (y.argmax(1) if y.ndim == 2 else y for y in (self.y_a, self.y_b))
         if self.lam >= 1.0:
-            return (predicted == self.y_a).sum().float()
-        right_a, right_b = (predicted == self.y_a).sum().float(), (predicted == self.y_b).sum().float()
+            return (predicted == y_a).sum().float()
+        right_a, right_b = (predicted == y_a).sum().float(), (predicted == y_b).sum().float()
         return self.lam * right_a + (1.0 - self.lam) * right_b
 
 

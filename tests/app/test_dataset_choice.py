@@ -17,7 +17,18 @@ def test_a_remembered_choice_is_read_back(tmp_path):
     remember_choice(DatasetChoice(str(tmp_path / "fer2013.zip"), "no_disgust"))
     assert remembered_choice() == DatasetChoice(str(tmp_path / "fer2013.zip"), "no_disgust")
     assert json.loads(settings_path().read_text()) == {"dataset": str(tmp_path / "fer2013.zip"),
-                                                        "class_set": "no_disgust"}
+                                                        "class_set": "no_disgust", "votes": "", "label_mode": "fer2013"}
+    with_votes = DatasetChoice(str(tmp_path / "fer2013.zip"), "all", str(tmp_path / "ferplus.csv"), "distribution")
+    remember_choice(with_votes)
+    assert remembered_choice() == with_votes
+
+
+@pytest.mark.parametrize("votes, label_mode", [(7, "majority"), ("a\u0000b", "majority"), ("x" * 5000, "majority"),
+                                               ("/v.csv", "__import__"), ("/v.csv", None)])
+def test_a_damaged_votes_choice_means_the_dataset_own_labels(votes, label_mode):
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(json.dumps({"dataset": "/some/fer2013.zip", "votes": votes, "label_mode": label_mode}))
+    assert remembered_choice() == DatasetChoice("/some/fer2013.zip", "all")
 
 
 @pytest.mark.parametrize("content", [

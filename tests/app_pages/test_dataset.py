@@ -6,11 +6,12 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_pages.app import open_app
+from tests.app_pages.app import gallery_tiles, gallery_tooltips, open_app
+from tests.conftest import synthetic_votes
 
 from fer_core.app.dataset_choice import DatasetChoice
 
-TABS = ["Balance", "Samples", "Mean faces", "Intensities", "Quality", "Embedding"]
+TABS = ["Balance", "Samples", "Mean faces", "Intensities", "Quality", "Embedding", "Label noise"]
 
 
 def dataset_page(choice: DatasetChoice | None = None, tab: str | None = None) -> AppTest:
@@ -87,7 +88,7 @@ def test_every_tab_works_on_tiny_datasets(fixture, request):
     for tab in TABS:
         open_tab(at, tab)
         assert not at.exception and not at.error, tab
-        assert len(at.get("plotly_chart")) == 1, tab
+        assert len(at.get("plotly_chart")) == (0 if tab == "Label noise" else 1), tab  # no votes: a hint
 
 
 def test_the_bundled_model_is_an_embedding_source_named_with_its_data(bundled_model):
@@ -129,3 +130,24 @@ def test_the_leakage_gallery_says_each_copys_split_and_keeps_blank_images_apart(
     assert "3 identical images: 2 in train, 1 in test" in [c.value for c in at.expander[0].caption]
     from tests.app_pages.app import gallery_tiles
     assert sorted(c.split(" · ")[0] for c in gallery_tiles(at)[0]) == ["test", "train"]  # each copy's split
+
+
+def test_label_noise_shows_the_agreement_matrix_disagreements_and_annotator_agreement(tmp_path):
+    at = dataset_page(tab="Label noise")
+    assert not at.exception and "Give a FER+ votes file on Home" in at.info[0].value
+    votes = str(synthetic_votes(tmp_path / "votes.csv", 4000))
+    at = dataset_page(DatasetChoice("synthetic", votes=votes, label_mode="majority"), tab="Label noise")
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    # the synthetic votes: 8 in 10 faces have a majority; of those, the 'flip' and 'contempt' faces differ
+    assert metrics["faces with votes"] == "4,000" and metrics["with a FER+ majority"] == "3,200"
+    assert metrics["labels agree"] == "75.0%" and metrics["labels differ"] == "800"
+    matrix, per_class, histogram = charts(at)
+    assert matrix["data"][0]["type"] == "heatmap" and matrix["data"][0]["x"][-1] == "😒 Contempt"
+    assert len(matrix["data"][0]["y"]) == 7 and per_class["data"][0]["type"] == "bar"
+    assert histogram["data"][0]["x"] == [0.4, 0.6, 0.7, 0.8]  # the synthetic votes' top shares
+    (tiles,) = gallery_tiles(at)
+    assert len(tiles) == 40 and all(" → " in t for t in tiles)
+    assert all("votes: " in t for t in gallery_tooltips(at)[0])
+    at.selectbox(key="dataset_noise_class").set_value("happy").run()
+    assert not at.exception and all(t.startswith("😄 Happy → ") for t in gallery_tiles(at)[0])

@@ -500,6 +500,35 @@ def test_dataset_tabs_render(server, browser, shots):
         assert_no_exception(browser, f"the Dataset page's '{label}' tab")
 
 
+def test_the_label_noise_tab_shows_the_agreement_matrix_and_the_faces_that_differ(server, browser, shots, project,
+                                                                                   tmp_path):
+    """With FER+ votes chosen (remembered in settings.json, as Home writes it) the Label noise tab draws the
+    agreement matrix, the per-class bars, the disagreement gallery and the annotators' histogram. The
+    settings are put back afterwards: the other tests use the dataset's own labels."""
+    from tests.conftest import synthetic_votes
+    settings = project / "data" / "settings.json"
+    before = settings.read_bytes() if settings.exists() else None
+    votes = synthetic_votes(tmp_path / "votes.csv", 4000)
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({**(json.loads(before) if before else {}), "dataset": "synthetic",
+                                    "votes": str(votes), "label_mode": "majority"}))
+    try:
+        open_page(browser, server, "dataset", "Dataset", shots, "dataset_label_noise")
+        open_tab(browser, "Label noise")
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')) >= 3
+                 and d.find_elements(By.CSS_SELECTOR, ".fer-gallery figure") and plots_drawn(d),
+                 PAGE_LOAD_S, "the label-noise charts and gallery", shots, "dataset_label_noise")
+        wait_idle(browser, PAGE_LOAD_S, shots, "dataset_label_noise")
+        screenshot(browser, shots, "dataset_label_noise")
+        assert "labels agree" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
+        assert_no_exception(browser, "the Dataset page's Label noise tab")
+    finally:
+        if before is None:
+            settings.unlink(missing_ok=True)
+        else:
+            settings.write_bytes(before)
+
+
 # ---------------------------------------------------------------- runs and explanations
 
 def completed_runs(checkpoints: Path) -> list:

@@ -117,3 +117,38 @@ def test_a_reload_or_a_link_to_a_page_keeps_the_chosen_dataset(kaggle_zip, check
     [run_dir] = [p for p in checkpoints_without_scheduler.iterdir() if p.is_dir()]
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["data"], config["class_set"]) == (str(kaggle_zip), "no_disgust")
+
+
+def test_home_takes_fer_plus_votes_by_path_or_upload_and_the_choice_is_remembered(tmp_path):
+    from tests.conftest import synthetic_votes
+    votes = synthetic_votes(tmp_path / "votes.csv", 4000)
+    at = home()
+    at.text_input(key="home_votes").set_value(str(votes))
+    at.selectbox(key="home_label_mode").set_value("distribution")
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert "FER+ distribution: 3,200 of 4,000 faces kept" in at.info[0].value
+    assert metric(at, "images") == "3,200"
+    choice = at.session_state["active_dataset"]
+    assert (choice.votes, choice.label_mode) == (str(votes), "distribution")
+    reloaded = home()
+    assert reloaded.text_input(key="home_votes").value == str(votes)
+    assert reloaded.selectbox(key="home_label_mode").value == "distribution"
+
+    uploaded = home()
+    uploaded.text_input(key="home_votes").set_value("")
+    uploaded.button[0].click().run()
+    uploaded.file_uploader(key="home_votes_upload").set_value(("ferplus.csv", votes.read_bytes(), "text/csv"))
+    uploaded.run()
+    assert not uploaded.exception and not uploaded.error
+    stored = uploaded.session_state["active_dataset"].votes
+    assert "/uploads/" in stored and stored.endswith("-ferplus.csv")
+    bad = home()
+    bad.file_uploader(key="home_votes_upload").set_value(("v.csv", b"image,neutral\na.png,1\n", "text/csv"))
+    bad.run()
+    assert not bad.exception and "v.csv: line 1: the columns are image,neutral" in bad.error[0].value
+    (tmp_path / "missing").mkdir()
+    wrong = home()
+    wrong.text_input(key="home_votes").set_value(str(tmp_path / "missing"))
+    wrong.button[0].click().run()
+    assert not wrong.exception and "is a folder" in wrong.error[0].value

@@ -279,3 +279,20 @@ def test_a_launch_to_slurm_records_the_backend_and_shows_the_run_queued_there(ch
     status = runs.read_json(run_dir / runs.STATUS)
     assert status["backend"] == "slurm" and status["at_once"] == 1
     assert any("queued on slurm (not sent yet)" in str(p.proto) for p in at.get("progress"))
+
+
+def test_a_launch_trains_on_the_labels_chosen_on_home(checkpoints, no_scheduler, tmp_path):
+    from fer_core.app.dataset_choice import DatasetChoice
+    from tests.conftest import synthetic_votes
+    votes = str(synthetic_votes(tmp_path / "votes.csv", 300))
+    at = open_app()
+    at.session_state["active_dataset"] = DatasetChoice("synthetic", votes=votes, label_mode="distribution")
+    at = at.switch_page("app_pages/train.py").run()
+    assert any("labels: FER+ distribution" in m.value for m in at.markdown)
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_synthetic_size").set_value(300)
+    at.button(key="train_launch").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [run_dir] = run_folders(checkpoints)
+    config = runs.read_json(run_dir / runs.CONFIG)
+    assert (config["votes"], config["label_mode"]) == (votes, "distribution")

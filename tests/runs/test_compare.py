@@ -326,3 +326,16 @@ def test_runs_on_different_data_are_never_ranked_against_each_other(trained_run,
     synthetic = int(table.index[table["data"].str.startswith("SYNTHETIC")][0])
     green = html.split("</style>")[0]  # the styled cells are listed in the style sheet
     assert f"_row{focal}_col" in green and f"_row{synthetic}_col" not in green
+
+
+def test_tables_say_which_labels_a_run_is_scored_on():
+    plain = {"data": "/d/fer2013.zip", "imbalance": "none"}
+    fer2013 = {**plain, "votes": "/d/ferplus.csv", "label_mode": "fer2013"}
+    majority = {**plain, "votes": "/d/ferplus.csv", "label_mode": "majority"}
+    soft = {**plain, "votes": "/d/ferplus.csv", "label_mode": "distribution"}
+    assert [compare.test_labels(c) for c in (plain, fer2013, majority, soft)] == \
+        ["source labels", "source labels", "FER+ majority", "FER+ majority"]
+    # another test set, another data label: the strategy table never sets them against each other
+    assert compare.data_label(plain) == compare.data_label(fer2013) == "/d/fer2013.zip"
+    assert compare.data_label(majority) == compare.data_label(soft) == "/d/fer2013.zip · FER+ majority"
+    assert compare.strategy_label(soft) == "none · vote distribution" and compare.strategy_label(majority) == "none"

@@ -334,3 +334,20 @@ def test_a_classical_run_says_it_cannot_be_exported(completed, tmp_path):
     with pytest.raises(ExportError, match="classical baseline .*only deep models export"):
         export_run(completed["pca_rf"], "onnx", tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_classical_baseline_learns_fer_plus_majority_labels_but_not_a_distribution(tmp_path):
+    from fer_core import runs
+    from fer_core.jobs import worker
+    from fer_core.training.config import make_config
+    from tests.conftest import synthetic_votes
+    votes = str(synthetic_votes(tmp_path / "votes.csv", 300))
+    run_dir = runs.create_run(make_config(arch="pca_rf", synthetic_size=300, votes=votes, label_mode="majority"),
+                              tmp_path)
+    assert worker.execute(run_dir) == "completed", runs.read_status(run_dir)
+    evaluation = runs.load_run(run_dir).evaluation
+    assert evaluation["labels"] == "FER+ majority" and evaluation["classes"][-1] == "contempt"
+    soft = runs.create_run(make_config(arch="pca_rf", synthetic_size=300, votes=votes, label_mode="distribution"),
+                           tmp_path)
+    assert worker.execute(soft) == "failed"
+    assert "not a vote distribution" in runs.read_status(soft)["error"]

@@ -22,7 +22,7 @@ def test_cpu_quick_is_the_earlier_name_of_fer2013_cpu():
 
 
 def test_unknown_recipe_and_unknown_options_are_refused():
-    with pytest.raises(ValueError, match="unknown recipe .fastest.; valid: fer2013-best, fer2013-cpu, fer2013-gpu, cpu-quick"):
+    with pytest.raises(ValueError, match="unknown recipe .fastest.; valid: fer2013-best, fer2013-cpu, fer2013-gpu, ferplus-cpu, cpu-quick"):
         make_config("fastest")
     with pytest.raises(ValueError, match="unknown config option.*epoch_count"):
         TrainConfig.from_dict({"epoch_count": 3})
@@ -58,3 +58,11 @@ def test_configs_of_earlier_runs_with_the_retired_sharpness_cap():
     assert TrainConfig.from_dict({"epochs": 2, "match_sharpness": False}).epochs == 2
     with pytest.raises(ValueError, match="match_sharpness .* was removed"):
         TrainConfig.from_dict({"match_sharpness": True})
+
+
+def test_label_modes_are_checked_and_fer_plus_modes_need_votes():
+    with pytest.raises(ValueError, match="unknown label mode 'soft'; valid: fer2013, majority, distribution"):
+        make_config(label_mode="soft")
+    with pytest.raises(ValueError, match="label mode 'distribution' needs a FER\\+ votes file"):
+        make_config(label_mode="distribution")
+    assert make_config("ferplus-cpu", votes="ferplus.csv").label_mode == "majority"

@@ -231,3 +231,14 @@ def test_invalid_label_smoothing_raises():
 def test_none_options_keep_defaults():
     s = get_strategy("focal", gamma=None, alpha=None)
     assert s.focal_gamma == 2.0 and s.options["gamma"] == 2.0
+
+
+def test_focal_loss_takes_soft_targets_and_one_hot_ones_match_hard_labels():
+    torch.manual_seed(0)
+    logits, hard = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 1, 0])
+    one_hot = torch.nn.functional.one_hot(hard, 4).float()
+    for alpha in (None, [1.0, 2.0, 0.5, 1.0]):
+        loss = FocalLoss(2.0, alpha=alpha, label_smoothing=0.1)
+        assert torch.allclose(loss(logits, hard), loss(logits, one_hot), atol=1e-6)
+    soft = torch.full((6, 4), 0.25)
+    assert not torch.allclose(FocalLoss(2.0)(logits, soft), FocalLoss(2.0)(logits, hard))

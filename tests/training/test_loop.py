@@ -231,3 +231,32 @@ def test_mixing_changes_training_and_stops_at_mix_stop_epoch(tmp_path):
 def test_invalid_mixing_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         make_config(**{**TINY, **options})
+
+
+def test_label_modes_train_on_votes_and_score_on_the_majority_label(tmp_path):
+    from tests.conftest import synthetic_votes
+    votes = str(synthetic_votes(tmp_path / "votes.csv", 400))
+    losses = {}
+    for mode in ("majority", "distribution"):
+        run_dir = _execute(tmp_path, synthetic_size=400, votes=votes, label_mode=mode, mixup_alpha=0.2)
+        record = runs.load_run(run_dir)
+        assert record.status["status"] == "completed", record.status
+        assert record.evaluation["labels"] == "FER+ majority"
+        assert record.evaluation["classes"][-1] == "contempt" and "faces kept" in record.evaluation["vote_report"]
+        _, card, _ = load_checkpoint(run_dir / runs.CHECKPOINT, "cpu")
+        assert card.extra["labels"] == ("FER+ majority" if mode == "majority" else "FER+ distribution")
+        losses[mode] = runs.read_metrics(run_dir)[0]["train_loss"]
+        # scored again on the source's own labels: 7 classes, the model's contempt answers count as errors
+        report = evaluate_run(run_dir, label_mode="fer2013")
+        assert report["labels"] == "source labels" and report["scored_classes"][-1] == "surprise"
+        assert report["unscored_outputs"] == ["contempt"] and report["n"] > record.evaluation["n"]
+    assert losses["majority"] != losses["distribution"]  # the soft targets are what the loss saw
+
+
+def test_a_seven_class_run_is_scored_on_fer_plus_labels_without_contempt(trained_run, tmp_path):
+    from tests.conftest import synthetic_votes
+    votes = str(synthetic_votes(tmp_path / "votes.csv", 2000, seed=1))
+    with pytest.raises(ValueError, match="no_contempt"):
+        evaluate_run(trained_run, votes=votes, label_mode="majority")
+    report = evaluate_run(trained_run, votes=votes, label_mode="majority", class_set="no_contempt")
+    assert report["labels"] == "FER+ majority" and "scored_classes" not in report
