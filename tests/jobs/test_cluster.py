@@ -141,7 +141,10 @@ def test_a_ray_sweep_runs_to_completion_and_a_ray_run_is_cancelled(root, ray_add
     sweep, deep = sweep_and_cancel(root, capsys, ["--backend", "ray", "--address", ray_address, "--gpus", "0"], "ray")
     check_like_local_runs(sweep, deep, "ray")
     client = cluster.ray_jobs._client(ray_address)
-    assert str(client.get_job_status(read_status(deep)["cluster_job"])) in ("JobStatus.STOPPED", "STOPPED")
+    job, deadline = read_status(deep)["cluster_job"], time.monotonic() + 60
+    while str(client.get_job_status(job)) not in ("JobStatus.STOPPED", "STOPPED") and time.monotonic() < deadline:
+        time.sleep(0.5)  # the run records its cancel before Ray's job table says STOPPED
+    assert str(client.get_job_status(job)) in ("JobStatus.STOPPED", "STOPPED")
     wait_for(lambda: not jobs.scheduler_running(root), 15, "the scheduler to exit once the cluster runs ended")
 
 
